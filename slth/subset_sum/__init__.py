@@ -1,0 +1,37 @@
+"""Random subset sum: the primitive every strong-lottery-ticket construction stands on.
+
+Exact (meet in the middle) and eps-mode solvers, batched in numba; the
+worst-case error over all targets (:func:`coverage`); Lueker's success
+probability; the sample laws of the theory. Plain-numpy twins of every kernel
+live in :mod:`slth.subset_sum.reference`.
+"""
+
+from ..stats import Estimate
+from .coverage import COVERAGE_MAX_N, coverage, coverage_batch, success_probability
+from .distributions import DISTRIBUTIONS, sample
+from .solve import (
+    EXACT_MAX_N,
+    METHODS,
+    BatchResult,
+    SubsetSumResult,
+    eps_prefix_length,
+    solve,
+    solve_batch,
+)
+
+__all__ = [
+    "COVERAGE_MAX_N",
+    "DISTRIBUTIONS",
+    "EXACT_MAX_N",
+    "METHODS",
+    "BatchResult",
+    "Estimate",
+    "SubsetSumResult",
+    "coverage",
+    "coverage_batch",
+    "eps_prefix_length",
+    "sample",
+    "solve",
+    "solve_batch",
+    "success_probability",
+]

@@ -1,0 +1,329 @@
+"""Exact and eps-mode random subset sum: validation, method choice, results.
+
+Given values x_1..x_n and a target w, find S minimising |w - sum_{i in S} x_i|
+(``eps=None``), or any S with |w - sum_S x_i| <= eps (``eps`` given).
+
+Methods
+-------
+``"mitm"``
+    Horowitz & Sahni (1974) meet in the middle: the sorted sums of each half
+    are built by merging (O(2^{n/2}) per half), then one two-pointer pass finds
+    the closest pair. Exact; ``n <= EXACT_MAX_N``. In eps mode it solves
+    exactly on a prefix of about log2(1/eps) + 4 values and grows the prefix
+    only when that prefix misses (random sums resolve a target to about
+    2^{-k} with k values, so a short prefix almost always suffices).
+``"bruteforce"``
+    Every subset, in numpy (:mod:`slth.subset_sum.reference`); ``n <= 20``.
+``"greedy"``
+    Decreasing magnitude, keep a value when it shrinks the residual. O(n log n),
+    no guarantee; ``optimal`` is always False.
+``"auto"``
+    ``"mitm"``.
+
+Precision and limits
+--------------------
+Sums are float64 left folds. The optimal error with n uniform values is about
+0.4 sqrt(n) 2^{-n}; near n = 45 it meets float64 rounding of the sums (about
+1e-15 relative per addition), so "optimal" stops meaning anything. The exact
+solver therefore refuses ``n > EXACT_MAX_N = 40`` (optimum around 2e-12, three
+orders above rounding; also 2^20 floats per half-buffer). eps mode accepts any
+n but searches prefixes of at most ``EXACT_MAX_N`` values.
+
+Every reported ``error`` is recomputed from the returned mask as
+``|target - sum(values[mask])|``, never taken from the search itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numba
+import numpy as np
+
+from ..errors import InputError, LimitError, ShapeError, format_value
+from . import _kernels
+from .reference import BRUTEFORCE_MAX_N, bruteforce_batch
+
+__all__ = [
+    "EXACT_MAX_N",
+    "METHODS",
+    "SHARED_FULL_MAX_N",
+    "BatchResult",
+    "SubsetSumResult",
+    "eps_prefix_length",
+    "solve",
+    "solve_batch",
+]
+
+Method = Literal["auto", "mitm", "bruteforce", "greedy"]
+METHODS: tuple[str, ...] = ("auto", "mitm", "bruteforce", "greedy")
+
+#: Largest n solved exactly (float64 resolution and half-buffer memory, see module doc).
+EXACT_MAX_N = 40
+#: With one value vector shared by many targets, up to this n all 2^n sums are
+#: sorted once (with their masks) and each target is a binary search.
+SHARED_FULL_MAX_N = 20
+#: eps mode grows the prefix by this many values when a prefix misses.
+_EPS_PREFIX_STEP = 4
+
+
+@dataclass(frozen=True)
+class SubsetSumResult:
+    """Answer to one subset-sum instance.
+
+    Attributes
+    ----------
+    mask : numpy.ndarray
+        bool[n], the chosen subset.
+    total : float
+        ``sum(values[mask])``.
+    error : float
+        ``|target - total|``, recomputed from ``mask``.
+    optimal : bool
+        True only when the subset is proven optimal (exact search over all
+        values; up to float64 rounding of the sums).
+    """
+
+    mask: np.ndarray
+    total: float
+    error: float
+    optimal: bool
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Answers to a batch of B instances.
+
+    Attributes
+    ----------
+    masks : numpy.ndarray
+        bool[B, n], row b the subset chosen for instance b.
+    totals : numpy.ndarray
+        float64[B], ``sum(values[b][masks[b]])``.
+    errors : numpy.ndarray
+        float64[B], ``|targets[b] - totals[b]|``, recomputed from ``masks``.
+    optimal : numpy.ndarray
+        bool[B], True where the subset is proven optimal.
+    eps : float or None
+        The tolerance asked for (None: exact mode).
+    """
+
+    masks: np.ndarray
+    totals: np.ndarray
+    errors: np.ndarray
+    optimal: np.ndarray
+    eps: float | None = None
+
+    @property
+    def success(self) -> np.ndarray:
+        """bool[B]: ``errors <= eps`` (eps mode); all True in exact mode."""
+        if self.eps is None:
+            return np.ones(self.errors.shape, dtype=bool)
+        return self.errors <= self.eps
+
+    @property
+    def n_failed(self) -> int:
+        """Number of instances with no subset within ``eps`` found (0 in exact mode)."""
+        return int(self.errors.size - np.count_nonzero(self.success))
+
+    def __len__(self) -> int:
+        return int(self.errors.shape[0])
+
+    def __getitem__(self, b: int) -> SubsetSumResult:
+        return SubsetSumResult(
+            self.masks[b], float(self.totals[b]), float(self.errors[b]), bool(self.optimal[b])
+        )
+
+
+def _threads() -> int:
+    return int(numba.get_num_threads())
+
+
+def eps_prefix_length(eps: float) -> int:
+    """Length of the first prefix eps mode searches: ceil(log2(1/eps)) + 4, at least 4."""
+    return max(4, math.ceil(math.log2(1.0 / eps)) + 4) if eps < 1 else 4
+
+
+def _as_float_array(name: str, x: object, ndims: tuple[int, ...]) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"`{name}` must be an array of real numbers; received {format_value(x)}") from exc
+    if arr.ndim not in ndims:
+        dims = " or ".join(f"{d}-dim" for d in ndims)
+        raise ShapeError(f"`{name}` must be {dims}; received a {arr.ndim}-dim array of shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise InputError(
+            f"`{name}` must be finite (no NaN or inf); received {arr[tuple(bad)]!r} at index {tuple(bad)}"
+        )
+    return arr
+
+
+def _check_eps(eps: float | None) -> float | None:
+    if eps is None:
+        return None
+    try:
+        e = float(eps)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"`eps` must be None or a finite number > 0; received {eps!r}") from exc
+    if not math.isfinite(e) or e <= 0:
+        raise InputError(f"`eps` must be None or a finite number > 0; received {eps!r}")
+    return e
+
+
+def _check_method(method: str, n: int, eps: float | None) -> str:
+    if method not in METHODS:
+        raise InputError(f"`method` must be one of {METHODS}; received {method!r}")
+    if method == "auto":
+        method = "mitm"
+    if method == "bruteforce" and n > BRUTEFORCE_MAX_N:
+        raise LimitError(
+            f"`values` has n={n} per instance; method 'bruteforce' accepts n <= {BRUTEFORCE_MAX_N}. "
+            "Use method='mitm' (exact up to n=40)."
+        )
+    if method == "mitm" and eps is None and n > EXACT_MAX_N:
+        raise LimitError(
+            f"`values` has n={n} per instance; exact solving accepts n <= {EXACT_MAX_N} "
+            "(past it float64 sums no longer resolve the optimum, about 0.4 sqrt(n) 2^-n, and each "
+            "half-buffer needs 2^(n/2) floats). Pass `eps` (searches prefixes of at most "
+            f"{EXACT_MAX_N} values) or method='greedy'."
+        )
+    return method
+
+
+def _finish(values2d: np.ndarray, targets: np.ndarray, masks: np.ndarray, optimal: np.ndarray,
+            eps: float | None) -> BatchResult:
+    totals = np.where(masks, values2d, 0.0).sum(axis=1)
+    errors = np.abs(targets - totals)
+    for arr in (masks, totals, errors, optimal):
+        arr.flags.writeable = False
+    return BatchResult(masks, totals, errors, optimal, eps)
+
+
+def solve_batch(
+    values: np.ndarray,
+    targets: np.ndarray,
+    *,
+    eps: float | None = None,
+    method: Method = "auto",
+) -> BatchResult:
+    """Solve many subset-sum instances at once.
+
+    Parameters
+    ----------
+    values : array_like
+        Either float[B, n], one instance per row (then ``targets`` is float[B]),
+        or float[n], one value vector shared by every target (then ``targets``
+        is float[m] and the subset sums are enumerated once for all targets).
+    targets : array_like
+        float[B] (or float[m] with shared values).
+    eps : float or None, default None
+        None: return each instance's optimum (exact). A float > 0: return any
+        subset within ``eps``, found with the least work; instances with none
+        found are reported with ``errors > eps`` (see :attr:`BatchResult.success`)
+        rather than raising.
+    method : {"auto", "mitm", "bruteforce", "greedy"}
+        See the module docstring.
+
+    Returns
+    -------
+    BatchResult
+        ``masks`` is bool[B, n] (or bool[m, n] with shared values).
+
+    Raises
+    ------
+    SLTHError
+        NaN/inf or empty values, mismatched shapes, ``eps <= 0``, unknown
+        method, n past the exact solver's limit.
+    """
+    vals = _as_float_array("values", values, (1, 2))
+    tgts = _as_float_array("targets", targets, (1,))
+    eps_f = _check_eps(eps)
+    n = vals.shape[-1]
+    if n == 0:
+        raise ShapeError("`values` must hold at least one value per instance; received n=0")
+    shared = vals.ndim == 1
+    if not shared and vals.shape[0] != tgts.shape[0]:
+        raise ShapeError(
+            f"`values` has {vals.shape[0]} rows but `targets` has {tgts.shape[0]} entries; "
+            "expected one target per row (or pass 1-dim `values` shared by all targets)"
+        )
+    meth = _check_method(method, n, eps_f)
+    B = tgts.shape[0]
+    masks = np.zeros((B, n), dtype=bool)
+    optimal = np.zeros(B, dtype=bool)
+    if B == 0:
+        return _finish(np.broadcast_to(vals, (0, n)), tgts, masks, optimal, eps_f)
+    vals = np.ascontiguousarray(vals)
+    if meth == "greedy":
+        rows = np.ascontiguousarray(np.broadcast_to(vals, (B, n)))
+        _kernels.greedy_batch(rows, tgts, masks)
+    elif meth == "bruteforce":
+        rows = np.broadcast_to(vals, (B, n))
+        masks = bruteforce_batch(rows, tgts) if n else masks
+        optimal[:] = True
+    elif shared and n <= EXACT_MAX_N:
+        if n <= SHARED_FULL_MAX_N:
+            _kernels.shared_full(vals, tgts, masks)
+            optimal[:] = True
+        else:
+            _kernels.shared_mitm(
+                vals, tgts, -1.0 if eps_f is None else eps_f, masks, optimal, _threads()
+            )
+    else:
+        rows = np.ascontiguousarray(np.broadcast_to(vals, (B, n)))
+        if eps_f is None:
+            _kernels.mitm_batch(rows, tgts, -1.0, n, 1, n, masks, optimal, _threads())
+        else:
+            k0 = eps_prefix_length(eps_f)
+            _kernels.mitm_batch(
+                rows, tgts, eps_f, k0, _EPS_PREFIX_STEP, EXACT_MAX_N, masks, optimal, _threads()
+            )
+    return _finish(np.broadcast_to(vals, (B, n)), tgts, masks, optimal, eps_f)
+
+
+def solve(
+    values: np.ndarray,
+    target: float,
+    *,
+    eps: float | None = None,
+    method: Method = "auto",
+) -> SubsetSumResult:
+    """Solve one subset-sum instance: the subset of ``values`` whose sum is closest to ``target``.
+
+    Parameters
+    ----------
+    values : array_like
+        float[n], n >= 1, finite.
+    target : float
+        Finite target.
+    eps : float or None, default None
+        None: the optimum. A float > 0: any subset within ``eps`` (if none is
+        found, the best found is returned with ``error > eps``).
+    method : {"auto", "mitm", "bruteforce", "greedy"}
+        See the module docstring.
+
+    Returns
+    -------
+    SubsetSumResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from slth.subset_sum import solve
+    >>> r = solve(np.array([0.5, -0.25, 0.125]), 0.625)
+    >>> r.mask.tolist(), r.error, r.optimal
+    ([True, False, True], 0.0, True)
+    """
+    vals = _as_float_array("values", values, (1,))
+    try:
+        t = float(target)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"`target` must be a finite real number; received {format_value(target)}") from exc
+    if not math.isfinite(t):
+        raise InputError(f"`target` must be finite (no NaN or inf); received {t!r}")
+    res = solve_batch(vals[None, :], np.array([t]), eps=eps, method=method)
+    return res[0]
