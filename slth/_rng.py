@@ -15,7 +15,7 @@ from .errors import InputError, format_value
 
 __all__ = ["RNGLike", "as_generator", "spawn"]
 
-RNGLike = Union[int, np.integer, np.random.Generator, np.random.SeedSequence, None]
+RNGLike = Union[int, np.integer, np.random.Generator, np.random.SeedSequence, None]  # noqa: UP007
 
 
 def as_generator(rng: RNGLike) -> np.random.Generator:

@@ -9,6 +9,7 @@ live in :mod:`slth.subset_sum.reference`.
 from ..stats import Estimate
 from .coverage import COVERAGE_MAX_N, coverage, coverage_batch, success_probability
 from .distributions import DISTRIBUTIONS, sample
+from .law import LawRow, format_law_table, law_reference, optimal_error_law
 from .solve import (
     EXACT_MAX_N,
     METHODS,
@@ -26,10 +27,14 @@ __all__ = [
     "METHODS",
     "BatchResult",
     "Estimate",
+    "LawRow",
     "SubsetSumResult",
     "coverage",
     "coverage_batch",
     "eps_prefix_length",
+    "format_law_table",
+    "law_reference",
+    "optimal_error_law",
     "sample",
     "solve",
     "solve_batch",

@@ -22,45 +22,61 @@ import numpy as np
 
 
 @nb.njit(cache=True, inline="always")
-def _merge_step(src, dst, size, x):
-    """dst[:2 size] = sorted union of src[:size] and src[:size] + x (src sorted)."""
+def _merge_step(src, sh, dst, size, x):
+    """dst[:2 size] = sorted union of src[:size] and src[:size] + x (src sorted).
+
+    The shifted copy is first written to ``sh`` (a vectorised loop), then the
+    two lists are merged branch-free and bidirectionally: the smallest
+    remaining element is taken from the front and the largest from the back in
+    the same iteration, two independent dependency chains the CPU overlaps,
+    with no floating-point add on either chain. Ties go to the first list at
+    the front and to the second at the back, so the two ends partition the
+    output exactly. Every output is one of the inputs bit for bit.
+    """
+    for i in range(size):
+        sh[i] = src[i] + x
     if x >= 0.0:
-        xp = 0.0
-        xq = x
+        _merge2(src, sh, dst, size)
     else:
-        xp = x
-        xq = 0.0
-    # P = src + xp ends no later than Q = src + xq, so P is exhausted first.
+        _merge2(sh, src, dst, size)
+
+
+@nb.njit(cache=True, inline="always")
+def _merge2(P, Q, dst, size):
+    """dst[:2 size] = stable merge of sorted P[:size] and Q[:size] (three distinct arrays)."""
     p = 0
     q = 0
-    k = 0
-    while p < size:
-        a = src[p] + xp
-        b = src[q] + xq
+    pe = size - 1
+    qe = size - 1
+    last = 2 * size - 1
+    for k in range(size):
+        a = P[p]
+        b = Q[q]
         take_b = b < a
-        dst[k] = b if take_b else a
+        ae = P[pe]
+        be = Q[qe]
+        take_a = ae > be
+        dst[k] = min(a, b)
+        dst[last - k] = max(ae, be)
         q += take_b
         p += 1 - take_b
-        k += 1
-    while q < size:
-        dst[k] = src[q] + xq
-        q += 1
-        k += 1
+        pe -= take_a
+        qe -= 1 - take_a
 
 
 @nb.njit(cache=True)
-def sorted_sums(vals, start, stop, buf, tmp):
+def sorted_sums(vals, start, stop, buf, tmp, sh):
     """Sorted subset sums of ``vals[start:stop]``; returns the array holding them.
 
-    ``buf`` and ``tmp`` must hold ``2 ** (stop - start)`` floats each; the
-    result is a view of one of them.
+    ``buf`` and ``tmp`` must hold ``2 ** (stop - start)`` floats each and
+    ``sh`` half that; the result is a view of ``buf`` or ``tmp``.
     """
     buf[0] = 0.0
     size = 1
     src = buf
     dst = tmp
     for idx in range(start, stop):
-        _merge_step(src, dst, size, vals[idx])
+        _merge_step(src, sh, dst, size, vals[idx])
         size *= 2
         src, dst = dst, src
     return src[:size]
@@ -139,20 +155,10 @@ def recover_subset(vals, start, stop, value, work, out_mask):
     return True
 
 
-@nb.njit(cache=True)
-def _closest_pair(A, B, target, eps):
-    """Two-pointer search over sorted A (ascending) and B for a + b closest to target.
-
-    Stops early once within ``eps`` (``eps < 0`` means never). Returns
-    (best_abs_error, i, j, stopped_early).
-    """
-    i = 0
-    j = B.shape[0] - 1
-    na = A.shape[0]
-    best = np.inf
-    bi = 0
-    bj = j
-    while i < na and j >= 0:
+@nb.njit(cache=True, inline="always")
+def _walk(A, B, target, eps, i, iend, j, best, bi, bj):
+    """Two-pointer walk for i in [i, iend); returns (best, bi, bj, stopped_early)."""
+    while i < iend and j >= 0:
         d = A[i] + B[j] - target
         ad = abs(d)
         if ad < best:
@@ -168,11 +174,95 @@ def _closest_pair(A, B, target, eps):
 
 
 @nb.njit(cache=True)
+def _start_j(B, x):
+    """Where the two-pointer walk stands in B when it reaches an A value x."""
+    j = np.searchsorted(B, x)
+    return min(j, B.shape[0] - 1)
+
+
+@nb.njit(cache=True)
+def _closest_pair(A, B, target, eps):
+    """Find a + b closest to target, A and B sorted ascending.
+
+    The two-pointer walk is one long dependency chain (load, add, compare,
+    move). For long lists A is cut into four chunks, each walked from the B
+    position the global walk would have there (found by binary search), and
+    the four walks are interleaved so their chains overlap. Stops early once
+    within ``eps`` (``eps < 0``: never). Returns (best_abs_error, i, j, early).
+    """
+    na = A.shape[0]
+    nbb = B.shape[0]
+    if na < 64:
+        return _walk(A, B, target, eps, 0, na, nbb - 1, np.inf, 0, nbb - 1)
+    q = na // 4
+    i0, i1, i2, i3 = 0, q, 2 * q, 3 * q
+    e0, e1, e2, e3 = q, 2 * q, 3 * q, na
+    j0 = nbb - 1
+    j1 = _start_j(B, target - A[i1])
+    j2 = _start_j(B, target - A[i2])
+    j3 = _start_j(B, target - A[i3])
+    best = np.inf
+    bi = 0
+    bj = 0
+    while (
+        i0 < e0 and i1 < e1 and i2 < e2 and i3 < e3
+        and j0 >= 0 and j1 >= 0 and j2 >= 0 and j3 >= 0
+    ):
+        d0 = A[i0] + B[j0] - target
+        d1 = A[i1] + B[j1] - target
+        d2 = A[i2] + B[j2] - target
+        d3 = A[i3] + B[j3] - target
+        a0 = abs(d0)
+        a1 = abs(d1)
+        a2 = abs(d2)
+        a3 = abs(d3)
+        m = min(min(a0, a1), min(a2, a3))
+        if m < best:
+            if a0 == m:
+                bi, bj = i0, j0
+            elif a1 == m:
+                bi, bj = i1, j1
+            elif a2 == m:
+                bi, bj = i2, j2
+            else:
+                bi, bj = i3, j3
+            best = m
+            if m <= eps:
+                return best, bi, bj, True
+        s0 = d0 < 0.0
+        s1 = d1 < 0.0
+        s2 = d2 < 0.0
+        s3 = d3 < 0.0
+        i0 += s0
+        j0 -= 1 - s0
+        i1 += s1
+        j1 -= 1 - s1
+        i2 += s2
+        j2 -= 1 - s2
+        i3 += s3
+        j3 -= 1 - s3
+    # finish each lane alone
+    best, bi, bj, early = _walk(A, B, target, eps, i0, e0, j0, best, bi, bj)
+    if early:
+        return best, bi, bj, True
+    best, bi, bj, early = _walk(A, B, target, eps, i1, e1, j1, best, bi, bj)
+    if early:
+        return best, bi, bj, True
+    best, bi, bj, early = _walk(A, B, target, eps, i2, e2, j2, best, bi, bj)
+    if early:
+        return best, bi, bj, True
+    return _walk(A, B, target, eps, i3, e3, j3, best, bi, bj)
+
+
+@nb.njit(cache=True)
 def _mitm_one(vals, n, target, eps, bufA, tmpA, bufB, tmpB, work, out_mask):
-    """Meet in the middle on ``vals[:n]``; writes out_mask[:n], returns (err, early)."""
+    """Meet in the middle on ``vals[:n]``; writes out_mask[:n], returns (err, early).
+
+    Every buffer holds ``2 ** (n - n // 2)`` floats.
+    """
     n1 = n // 2
-    A = sorted_sums(vals, 0, n1, bufA, tmpA)
-    B = sorted_sums(vals, n1, n, bufB, tmpB)
+    A = sorted_sums(vals, 0, n1, bufA, tmpA, work)
+    B = sorted_sums(vals, n1, n, bufB, tmpB, work)
     best, bi, bj, early = _closest_pair(A, B, target, eps)
     for t in range(n):
         out_mask[t] = False
@@ -250,8 +340,9 @@ def shared_mitm(values, targets, eps, masks, proven, nthreads):
     tmpA = np.empty(cap, np.float64)
     bufB = np.empty(cap, np.float64)
     tmpB = np.empty(cap, np.float64)
-    A = sorted_sums(values, 0, n1, bufA, tmpA).copy()
-    B = sorted_sums(values, n1, n, bufB, tmpB).copy()
+    work = np.empty(cap, np.float64)
+    A = sorted_sums(values, 0, n1, bufA, tmpA, work).copy()
+    B = sorted_sums(values, n1, n, bufB, tmpB, work).copy()
     chunk = (m + nthreads - 1) // nthreads
     for c in nb.prange(nthreads):
         lo = c * chunk
@@ -260,7 +351,7 @@ def shared_mitm(values, targets, eps, masks, proven, nthreads):
             continue
         work = np.empty(cap, np.float64)
         for r in range(lo, hi):
-            best, bi, bj, early = _closest_pair(A, B, targets[r], eps)
+            _, bi, bj, early = _closest_pair(A, B, targets[r], eps)
             recover_subset(values, 0, n1, A[bi], work, masks[r])
             recover_subset(values, n1, n, B[bj], work, masks[r])
             proven[r] = not early
@@ -360,6 +451,31 @@ def coverage_batch(values, lo, hi, out, nthreads):
             continue
         buf = np.empty(size, np.float64)
         tmp = np.empty(size, np.float64)
+        sh = np.empty(max(1, size // 2), np.float64)
         for r in range(first, last):
-            S = sorted_sums(values[r], 0, n, buf, tmp)
+            S = sorted_sums(values[r], 0, n, buf, tmp, sh)
             out[r] = _coverage_sorted(S, lo, hi)
+
+
+@nb.njit(cache=True, parallel=True)
+def masked_sums(values, masks, out):
+    """out[b] = sum of values[b, i] over i with masks[b, i], as a left fold in index order."""
+    nb_inst, n = masks.shape
+    for r in nb.prange(nb_inst):
+        s = 0.0
+        for i in range(n):
+            if masks[r, i]:
+                s += values[r, i]
+        out[r] = s
+
+
+@nb.njit(cache=True, parallel=True)
+def masked_sums_shared(values, masks, out):
+    """:func:`masked_sums` with one value vector shared by every row of ``masks``."""
+    nb_inst, n = masks.shape
+    for r in nb.prange(nb_inst):
+        s = 0.0
+        for i in range(n):
+            if masks[r, i]:
+                s += values[i]
+        out[r] = s

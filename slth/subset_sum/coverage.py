@@ -30,13 +30,17 @@ def _check_interval(interval: tuple[float, float]) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in interval)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"`interval` must be a pair (low, high) of finite floats; received {interval!r}") from exc
+        raise InputError(
+            f"`interval` must be a pair (low, high) of finite floats; received {interval!r}"
+        ) from exc
     if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
         raise InputError(f"`interval` must be finite with low <= high; received {interval!r}")
     return lo, hi
 
 
-def coverage_batch(values: np.ndarray, *, interval: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+def coverage_batch(
+    values: np.ndarray, *, interval: tuple[float, float] = (-1.0, 1.0)
+) -> np.ndarray:
     """:func:`coverage` of every row of ``values`` (float[B, n]); returns float64[B]."""
     vals = _as_float_array("values", values, (2,))
     lo, hi = _check_interval(interval)
@@ -45,7 +49,8 @@ def coverage_batch(values: np.ndarray, *, interval: tuple[float, float] = (-1.0,
         raise ShapeError("`values` must hold at least one value per row; received n=0")
     if n > COVERAGE_MAX_N:
         raise LimitError(
-            f"`values` has n={n}; coverage sorts all 2^n subset sums and accepts n <= {COVERAGE_MAX_N}"
+            f"`values` has n={n}; coverage sorts all 2^n subset sums and accepts "
+            f"n <= {COVERAGE_MAX_N}"
         )
     out = np.empty(vals.shape[0], dtype=np.float64)
     _kernels.coverage_batch(np.ascontiguousarray(vals), lo, hi, out, _threads())

@@ -1,0 +1,320 @@
+"""The subset-sum engine against its plain-numpy twins, and its contract."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from tolerances import TOL
+
+from slth import SLTHError
+from slth.errors import InputError, LimitError, ShapeError
+from slth.subset_sum import (
+    COVERAGE_MAX_N,
+    DISTRIBUTIONS,
+    EXACT_MAX_N,
+    _kernels,
+    coverage,
+    coverage_batch,
+    eps_prefix_length,
+    sample,
+    solve,
+    solve_batch,
+    success_probability,
+)
+from slth.subset_sum import reference as ref
+
+TOL64 = TOL[np.dtype(np.float64)]
+
+finite = st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False, width=64)
+
+
+def instances(max_n: int = 16, max_b: int = 6):
+    """(values[B, n], targets[B]) with 1 <= n <= max_n."""
+    return st.integers(1, max_n).flatmap(
+        lambda n: st.integers(1, max_b).flatmap(
+            lambda b: st.tuples(
+                hnp.arrays(np.float64, (b, n), elements=finite),
+                hnp.arrays(np.float64, (b,), elements=st.floats(-3, 3, width=64)),
+            )
+        )
+    )
+
+
+def brute_errors(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    return np.array(
+        [abs(t - v[ref.bruteforce(v, t)].sum()) for v, t in zip(values, targets)], dtype=float
+    )
+
+
+# ---------------------------------------------------------------- exact mode
+
+
+@given(instances())
+def test_mitm_matches_bruteforce_optimum(inst):
+    values, targets = inst
+    res = solve_batch(values, targets)
+    np.testing.assert_allclose(res.errors, brute_errors(values, targets), atol=TOL64, rtol=0)
+    assert res.optimal.all()
+    assert res.masks.shape == values.shape and res.masks.dtype == bool
+
+
+@given(instances())
+def test_reported_totals_are_mask_sums(inst):
+    values, targets = inst
+    for method in ("mitm", "greedy", "bruteforce"):
+        res = solve_batch(values, targets, method=method)
+        sums = np.array([v[m].sum() for v, m in zip(values, res.masks)])
+        np.testing.assert_allclose(res.totals, sums, atol=TOL64, rtol=0)
+        np.testing.assert_allclose(res.errors, np.abs(targets - res.totals), atol=0, rtol=0)
+
+
+@given(instances(), st.sampled_from([1e-1, 1e-2, 1e-3, 1e-6]))
+def test_eps_mode_within_eps_whenever_possible(inst, eps):
+    values, targets = inst
+    res = solve_batch(values, targets, eps=eps)
+    best = brute_errors(values, targets)
+    feasible = best <= eps - TOL64
+    assert np.all(res.errors[feasible] <= eps)
+    # an infeasible instance is reported as a failure, never as a success
+    assert np.all(res.errors[best > eps + TOL64] > eps)
+    assert np.array_equal(res.success, res.errors <= eps)
+    # proven-optimal answers really are optimal
+    np.testing.assert_allclose(res.errors[res.optimal], best[res.optimal], atol=TOL64, rtol=0)
+
+
+@given(instances(max_n=12, max_b=1), st.integers(1, 12))
+def test_shared_values_match_per_row(inst, m):
+    values, _ = inst
+    v = values[0]
+    targets = np.linspace(-1.5, 1.5, m)
+    shared = solve_batch(v, targets)
+    rows = solve_batch(np.tile(v, (m, 1)), targets)
+    np.testing.assert_allclose(shared.errors, rows.errors, atol=TOL64, rtol=0)
+    assert shared.optimal.all()
+
+
+@pytest.mark.parametrize("n", [21, 24, 28])
+def test_shared_values_mitm_path_matches_per_row(n):
+    # n > SHARED_FULL_MAX_N uses the sorted-halves two-pointer per target
+    rng = np.random.default_rng(n)
+    v = rng.uniform(-1, 1, n)
+    targets = rng.uniform(-1, 1, 40)
+    shared = solve_batch(v, targets)
+    rows = solve_batch(np.tile(v, (40, 1)), targets)
+    np.testing.assert_allclose(shared.errors, rows.errors, atol=TOL64, rtol=0)
+
+
+@pytest.mark.parametrize("n", [17, 20, 25, 32])
+def test_larger_n_against_split_enumeration(n):
+    # beyond brute force: the optimum equals min over all pairs of half sums (numpy)
+    rng = np.random.default_rng(100 + n)
+    v = rng.uniform(-1, 1, n)
+    t = float(rng.uniform(-1, 1))
+    n1 = n // 2
+    A = np.sort(ref.all_subset_sums(v[:n1])[0])
+    B = np.sort(ref.all_subset_sums(v[n1:])[0])
+    # for each a, the nearest b to t - a
+    k = np.clip(np.searchsorted(B, t - A), 1, B.size - 1)
+    best = np.minimum(np.abs(A + B[k] - t), np.abs(A + B[k - 1] - t)).min()
+    res = solve(v, t)
+    assert abs(res.error - best) <= TOL64
+    assert res.optimal
+
+
+@given(instances(max_n=14))
+def test_greedy_kernel_matches_reference(inst):
+    values, targets = inst
+    res = solve_batch(values, targets, method="greedy")
+    expected = np.stack([ref.greedy(v, t) for v, t in zip(values, targets)])
+    assert np.array_equal(res.masks, expected)
+    assert not res.optimal.any()
+
+
+def test_kernel_sorted_sums_match_numpy_sort():
+    rng = np.random.default_rng(3)
+    for n in range(1, 15):
+        v = rng.uniform(-1, 1, n)
+        size = 1 << n
+        out = _kernels.sorted_sums(v, 0, n, np.empty(size), np.empty(size), np.empty(size))
+        np.testing.assert_allclose(out, np.sort(ref.all_subset_sums(v)[0]), atol=TOL64, rtol=0)
+        assert np.all(np.diff(out) >= 0)
+
+
+def test_recovery_is_exact_for_every_sorted_sum():
+    # the left-fold convention: each sorted value is reproduced bit for bit
+    rng = np.random.default_rng(4)
+    v = rng.normal(size=9)
+    size = 1 << 9
+    sums = _kernels.sorted_sums(v, 0, 9, np.empty(size), np.empty(size), np.empty(size)).copy()
+    for value in sums:
+        mask = np.zeros(9, dtype=bool)
+        assert _kernels.recover_subset(v, 0, 9, value, np.empty(size), mask)
+        total = 0.0
+        for x in v[mask]:
+            total += x
+        assert total == value
+
+
+def test_solve_single_matches_batch_and_docstring_example():
+    r = solve(np.array([0.5, -0.25, 0.125]), 0.625)
+    assert r.mask.tolist() == [True, False, True] and r.error == 0.0 and r.optimal
+    rng = np.random.default_rng(5)
+    v = rng.uniform(-1, 1, 18)
+    b = solve_batch(v[None, :], np.array([0.3]))
+    s = solve(v, 0.3)
+    assert np.array_equal(b.masks[0], s.mask) and b.errors[0] == s.error
+
+
+def test_results_are_frozen():
+    res = solve_batch(np.ones((2, 3)), np.zeros(2))
+    with pytest.raises(ValueError):
+        res.masks[0, 0] = True
+    with pytest.raises(AttributeError):
+        res.eps = 1.0  # type: ignore[misc]
+
+
+def test_eps_mode_beyond_exact_limit():
+    rng = np.random.default_rng(6)
+    v = rng.uniform(-1, 1, (50, 64))
+    t = rng.uniform(-1, 1, 50)
+    res = solve_batch(v, t, eps=1e-6)
+    assert res.n_failed == 0 and np.all(res.errors <= 1e-6)
+    assert not res.masks[:, EXACT_MAX_N:].any()  # prefixes of at most EXACT_MAX_N values
+
+
+def test_eps_prefix_length():
+    assert eps_prefix_length(0.01) == 8
+    assert eps_prefix_length(1e-3) == 11
+    assert eps_prefix_length(2.0) == 4
+
+
+def test_empty_batch():
+    res = solve_batch(np.zeros((0, 5)), np.zeros(0))
+    assert res.masks.shape == (0, 5) and len(res) == 0
+
+
+# ---------------------------------------------------------------- coverage
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 10), elements=st.floats(-1, 1, width=64)),
+       st.tuples(st.floats(-2, 0), st.floats(0, 2)))
+def test_coverage_matches_reference(values, interval):
+    got = coverage(values, interval=interval)
+    assert abs(got - ref.coverage_reference(values, interval)) <= TOL64
+    # the sup is at least what any grid of targets sees
+    assert got >= ref.coverage_grid(values, interval, points=501) - TOL64
+
+
+def test_coverage_batch_rows_and_known_values():
+    # values {0.5, 0.25}: sums {0, .25, .5, .75}; on [0, 1] the worst target is 1 (distance .25)
+    assert coverage(np.array([0.5, 0.25]), interval=(0.0, 1.0)) == pytest.approx(0.25)
+    # on [0, 0.75] the worst is a midpoint: 0.125
+    assert coverage(np.array([0.5, 0.25]), interval=(0.0, 0.75)) == pytest.approx(0.125)
+    rng = np.random.default_rng(7)
+    v = rng.uniform(-1, 1, (5, 12))
+    np.testing.assert_allclose(coverage_batch(v), [coverage(r) for r in v], atol=0, rtol=0)
+
+
+def test_success_probability_reproducible_and_monotone():
+    a = success_probability(14, 0.01, trials=200, rng=11)
+    b = success_probability(14, 0.01, trials=200, rng=11)
+    assert a == b
+    assert a.low <= a.rate <= a.high
+    small = success_probability(6, 0.01, trials=200, rng=11)
+    assert small.rate < a.rate
+    prod = success_probability(14, 0.01, distribution="product", trials=50, rng=1)
+    assert 0 <= prod.rate <= 1 and prod.trials == 50
+
+
+# ---------------------------------------------------------------- distributions
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_distributions_reproducible_and_shaped(name):
+    a = sample(name, (3, 4), rng=5)
+    b = sample(name, (3, 4), rng=5)
+    assert a.shape == (3, 4) and a.dtype == np.float64
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, sample(name, (3, 4), rng=6))
+
+
+def test_distribution_laws():
+    from scipy import stats
+
+    rng = np.random.default_rng(8)
+    u = sample("uniform", 20000, rng=rng, scale=2.0)
+    assert stats.kstest(u, stats.uniform(-2, 4).cdf).pvalue > 1e-3
+    h = sample("hyperbolic", 20000, rng=rng, low=0.01, high=1.0)
+    logs = np.log(np.abs(h))  # log|w| is uniform on [log low, log high]
+    assert stats.kstest(logs, stats.uniform(np.log(0.01), -np.log(0.01)).cdf).pvalue > 1e-3
+    assert 0.45 < np.mean(h > 0) < 0.55
+    # product law: E|XY| = 1/4 for X ~ U[0,1], Y ~ U[-1,1]
+    p = sample("product", 40000, rng=rng)
+    assert abs(np.mean(np.abs(p)) - 0.25) < 0.01 and np.all(np.abs(p) <= 1)
+
+
+# ---------------------------------------------------------------- bad input
+
+BAD_INPUTS = [
+    ("nan value", lambda: solve_batch(np.array([[np.nan, 1.0]]), [0.0]), InputError, "`values`"),
+    ("inf target", lambda: solve_batch(np.ones((1, 2)), [np.inf]), InputError, "`targets`"),
+    ("nan single target", lambda: solve([1.0], float("nan")), InputError, "`target`"),
+    ("empty values", lambda: solve_batch(np.zeros((2, 0)), [0.0, 0.0]), ShapeError, "`values`"),
+    ("rows vs targets", lambda: solve_batch(np.ones((3, 2)), [0.0]), ShapeError, "`targets`"),
+    ("3-d values", lambda: solve_batch(np.ones((1, 2, 2)), [0.0]), ShapeError, "`values`"),
+    ("2-d targets", lambda: solve_batch(np.ones((1, 2)), [[0.0]]), ShapeError, "`targets`"),
+    ("eps zero", lambda: solve([1.0], 0.0, eps=0.0), InputError, "`eps`"),
+    ("eps negative", lambda: solve([1.0], 0.0, eps=-1e-3), InputError, "`eps`"),
+    ("eps nan", lambda: solve([1.0], 0.0, eps=float("nan")), InputError, "`eps`"),
+    ("method", lambda: solve([1.0], 0.0, method="milp"), InputError, "`method`"),
+    ("exact past limit", lambda: solve(np.ones(EXACT_MAX_N + 1), 0.0), LimitError, "n <= 40"),
+    ("bruteforce past limit", lambda: solve(np.ones(21), 0.0, method="bruteforce"),
+     LimitError, "bruteforce"),
+    ("coverage past limit", lambda: coverage(np.ones(COVERAGE_MAX_N + 1)), LimitError, "`values`"),
+    ("coverage interval", lambda: coverage([1.0], interval=(1.0, -1.0)), InputError, "`interval`"),
+    ("success n", lambda: success_probability(0, 0.1, trials=3, rng=0), InputError, "`n`"),
+    ("success trials", lambda: success_probability(4, 0.1, trials=0, rng=0), InputError,
+     "`trials`"),
+    ("distribution", lambda: sample("cauchy", 3, rng=0), InputError, "`distribution`"),
+    ("hyperbolic range", lambda: sample("hyperbolic", 3, rng=0, low=1.0, high=0.5), InputError,
+     "`low`"),
+    ("rng type", lambda: sample("uniform", 3, rng="seed"), InputError, "`rng`"),
+    ("rng negative", lambda: sample("uniform", 3, rng=-1), InputError, "`rng`"),
+    ("non-numeric", lambda: solve(["a", "b"], 0.0), InputError, "`values`"),
+]
+
+
+@pytest.mark.parametrize("call,exc,needle", [c[1:] for c in BAD_INPUTS],
+                         ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_raises_clear_error(call, exc, needle):
+    with pytest.raises(exc) as info:
+        call()
+    assert isinstance(info.value, SLTHError) and isinstance(info.value, ValueError)
+    assert needle in str(info.value)
+    assert "received" in str(info.value) or "accepts" in str(info.value)
+
+
+def test_exact_limit_message_names_alternatives():
+    with pytest.raises(LimitError, match="eps") as info:
+        solve(np.ones(41), 0.0)
+    assert "greedy" in str(info.value)
+
+
+# ---------------------------------------------------------------- the empirical law
+
+
+def test_median_optimal_error_follows_exponential_law():
+    # Lueker: the optimum decays like 2^-n; measured median ~ 0.4 sqrt(n) 2^-n.
+    # Seeded, 400 instances per n; margin: within a factor 3 of the law.
+    rng = np.random.default_rng(9)
+    for n in (12, 20, 28):
+        v = rng.uniform(-1, 1, (400, n))
+        t = rng.uniform(-1, 1, 400)
+        med = float(np.median(solve_batch(v, t).errors))
+        law = 0.4 * math.sqrt(n) * 2.0**-n
+        assert law / 3 < med < 3 * law, (n, med, law)
