@@ -20,6 +20,7 @@ from slth.subset_sum import (
     _kernels,
     coverage,
     coverage_batch,
+    eps_direct_length,
     eps_prefix_length,
     sample,
     solve,
@@ -140,7 +141,9 @@ def test_kernel_sorted_sums_match_numpy_sort():
     for n in range(1, 15):
         v = rng.uniform(-1, 1, n)
         size = 1 << n
-        out = _kernels.sorted_sums(v, 0, n, np.empty(size), np.empty(size), np.empty(size))
+        buf = np.empty(2 * size)
+        off = _kernels.sorted_sums(v, 0, n, buf, np.empty(size))
+        out = buf[off : off + size]
         np.testing.assert_allclose(out, np.sort(ref.all_subset_sums(v)[0]), atol=TOL64, rtol=0)
         assert np.all(np.diff(out) >= 0)
 
@@ -150,7 +153,9 @@ def test_recovery_is_exact_for_every_sorted_sum():
     rng = np.random.default_rng(4)
     v = rng.normal(size=9)
     size = 1 << 9
-    sums = _kernels.sorted_sums(v, 0, 9, np.empty(size), np.empty(size), np.empty(size)).copy()
+    buf = np.empty(2 * size)
+    off = _kernels.sorted_sums(v, 0, 9, buf, np.empty(size))
+    sums = buf[off : off + size].copy()
     for value in sums:
         mask = np.zeros(9, dtype=bool)
         assert _kernels.recover_subset(v, 0, 9, value, np.empty(size), mask)
@@ -187,10 +192,27 @@ def test_eps_mode_beyond_exact_limit():
     assert not res.masks[:, EXACT_MAX_N:].any()  # prefixes of at most EXACT_MAX_N values
 
 
-def test_eps_prefix_length():
+def test_eps_prefix_lengths():
+    assert eps_direct_length(0.01) == 11
+    assert eps_direct_length(1e-3) == 14
+    assert eps_direct_length(1e-4) == 0  # past 2^-10: meet in the middle from the start
     assert eps_prefix_length(0.01) == 8
     assert eps_prefix_length(1e-3) == 11
     assert eps_prefix_length(2.0) == 4
+
+
+@pytest.mark.parametrize("eps", [0.5, 0.01, 1e-3, 1e-5, 1e-9])
+def test_eps_mode_paths_on_larger_instances(eps):
+    # every eps-mode path (direct pass, prefix growth, full exact fallback) on n = 30
+    rng = np.random.default_rng(12)
+    v = rng.uniform(-1, 1, (300, 30))
+    t = rng.uniform(-1.5, 1.5, 300)
+    res = solve_batch(v, t, eps=eps)
+    exact = solve_batch(v, t)
+    ok = exact.errors <= eps
+    assert np.all(res.errors[ok] <= eps)
+    assert np.all(res.errors[~ok] > eps)
+    np.testing.assert_allclose(res.errors[res.optimal], exact.errors[res.optimal], atol=TOL64)
 
 
 def test_empty_batch():

@@ -22,8 +22,8 @@ import numpy as np
 
 
 @nb.njit(cache=True, inline="always")
-def _merge_step(src, sh, dst, size, x):
-    """dst[:2 size] = sorted union of src[:size] and src[:size] + x (src sorted).
+def _merge_step(buf, src, dst, sh, size, x):
+    """buf[dst:dst + 2 size] = sorted union of S = buf[src:src + size] and S + x (S sorted).
 
     The shifted copy is first written to ``sh`` (a vectorised loop), then the
     two lists are merged branch-free and bidirectionally: the smallest
@@ -32,54 +32,65 @@ def _merge_step(src, sh, dst, size, x):
     with no floating-point add on either chain. Ties go to the first list at
     the front and to the second at the back, so the two ends partition the
     output exactly. Every output is one of the inputs bit for bit.
+    Regions are addressed by offsets into one buffer: swapping array objects
+    in numba costs reference-count updates, which dominate small merges.
     """
     for i in range(size):
-        sh[i] = src[i] + x
-    if x >= 0.0:
-        _merge2(src, sh, dst, size)
-    else:
-        _merge2(sh, src, dst, size)
-
-
-@nb.njit(cache=True, inline="always")
-def _merge2(P, Q, dst, size):
-    """dst[:2 size] = stable merge of sorted P[:size] and Q[:size] (three distinct arrays)."""
+        sh[i] = buf[src + i] + x
+    last = dst + 2 * size - 1
     p = 0
     q = 0
     pe = size - 1
     qe = size - 1
-    last = 2 * size - 1
-    for k in range(size):
-        a = P[p]
-        b = Q[q]
-        take_b = b < a
-        ae = P[pe]
-        be = Q[qe]
-        take_a = ae > be
-        dst[k] = min(a, b)
-        dst[last - k] = max(ae, be)
-        q += take_b
-        p += 1 - take_b
-        pe -= take_a
-        qe -= 1 - take_a
+    if x >= 0.0:
+        # P = S (in buf), Q = S + x (in sh)
+        for k in range(size):
+            a = buf[src + p]
+            b = sh[q]
+            take_b = b < a
+            ae = buf[src + pe]
+            be = sh[qe]
+            take_a = ae > be
+            buf[dst + k] = min(a, b)
+            buf[last - k] = max(ae, be)
+            q += take_b
+            p += 1 - take_b
+            pe -= take_a
+            qe -= 1 - take_a
+    else:
+        # P = S + x (in sh), Q = S (in buf)
+        for k in range(size):
+            a = sh[p]
+            b = buf[src + q]
+            take_b = b < a
+            ae = sh[pe]
+            be = buf[src + qe]
+            take_a = ae > be
+            buf[dst + k] = min(a, b)
+            buf[last - k] = max(ae, be)
+            q += take_b
+            p += 1 - take_b
+            pe -= take_a
+            qe -= 1 - take_a
 
 
 @nb.njit(cache=True)
-def sorted_sums(vals, start, stop, buf, tmp, sh):
-    """Sorted subset sums of ``vals[start:stop]``; returns the array holding them.
+def sorted_sums(vals, start, stop, buf, sh):
+    """Sorted subset sums of ``vals[start:stop]``, built in ``buf``; returns their offset.
 
-    ``buf`` and ``tmp`` must hold ``2 ** (stop - start)`` floats each and
-    ``sh`` half that; the result is a view of ``buf`` or ``tmp``.
+    With k = stop - start, ``buf`` must hold ``2 * 2**k`` floats and ``sh``
+    ``2**(k - 1)``; the 2**k sorted sums are ``buf[off:off + 2**k]``.
     """
+    cap = buf.shape[0] // 2
+    src = 0
+    dst = cap
     buf[0] = 0.0
     size = 1
-    src = buf
-    dst = tmp
     for idx in range(start, stop):
-        _merge_step(src, sh, dst, size, vals[idx])
+        _merge_step(buf, src, dst, sh, size, vals[idx])
         size *= 2
         src, dst = dst, src
-    return src[:size]
+    return src
 
 
 @nb.njit(cache=True)
@@ -255,14 +266,48 @@ def _closest_pair(A, B, target, eps):
 
 
 @nb.njit(cache=True)
-def _mitm_one(vals, n, target, eps, bufA, tmpA, bufB, tmpB, work, out_mask):
+def _direct_eps(vals, k, target, eps, work, out_mask):
+    """First subset of ``vals[:k]`` within ``eps`` of ``target``, in doubling order.
+
+    Enumerates the 2^k left-fold sums (``work[m | 2^t] = work[m] + vals[t]``)
+    and stops at the first within ``eps``; its index's bits are the subset, so
+    nothing needs recovering. With k about log2(1/eps) + 2, a few sums land
+    within eps on average and the first is met after about 1/eps additions:
+    far less work than sorting two halves when eps is moderate.
+    Writes ``out_mask[:k]`` and returns True on success; False leaves it alone.
+    """
+    if abs(target) <= eps:
+        for t in range(k):
+            out_mask[t] = False
+        return True
+    work[0] = 0.0
+    size = 1
+    for t in range(k):
+        x = vals[t]
+        for m in range(size):
+            v = work[m] + x
+            work[size + m] = v
+            if abs(v - target) <= eps:
+                code = size + m
+                for b in range(k):
+                    out_mask[b] = (code >> b) & 1
+                return True
+        size *= 2
+    return False
+
+
+@nb.njit(cache=True)
+def _mitm_one(vals, n, target, eps, bufA, bufB, work, out_mask):
     """Meet in the middle on ``vals[:n]``; writes out_mask[:n], returns (err, early).
 
-    Every buffer holds ``2 ** (n - n // 2)`` floats.
+    ``bufA`` and ``bufB`` hold ``2 * cap`` floats and ``work`` ``cap``, where
+    ``cap = 2 ** (n - n // 2)``.
     """
     n1 = n // 2
-    A = sorted_sums(vals, 0, n1, bufA, tmpA, work)
-    B = sorted_sums(vals, n1, n, bufB, tmpB, work)
+    offA = sorted_sums(vals, 0, n1, bufA, work)
+    offB = sorted_sums(vals, n1, n, bufB, work)
+    A = bufA[offA : offA + (1 << n1)]
+    B = bufB[offB : offB + (1 << (n - n1))]
     best, bi, bj, early = _closest_pair(A, B, target, eps)
     for t in range(n):
         out_mask[t] = False
@@ -276,7 +321,7 @@ def _mitm_one(vals, n, target, eps, bufA, tmpA, bufB, tmpB, work, out_mask):
 
 
 @nb.njit(cache=True, parallel=True)
-def mitm_batch(values, targets, eps, k0, step, kmax, masks, proven, nthreads):
+def mitm_batch(values, targets, eps, kd, k0, step, kmax, masks, proven, nthreads):
     """Solve ``B`` independent instances (rows of ``values``) by meet in the middle.
 
     Parameters
@@ -285,8 +330,11 @@ def mitm_batch(values, targets, eps, k0, step, kmax, masks, proven, nthreads):
     targets : float64[B]
     eps : float
         Stop at the first subset within ``eps``; ``eps < 0`` solves exactly.
+    kd : int
+        eps mode only: first try :func:`_direct_eps` on the prefix of ``kd``
+        values (0 skips it).
     k0, step, kmax : int
-        eps mode only: solve exactly on the prefix of ``k0`` values, then on
+        eps mode only: then solve exactly on the prefix of ``k0`` values, then on
         prefixes grown by ``step`` until the error is within ``eps`` or the
         prefix holds ``min(n, kmax)`` values (exact mode ignores them and
         needs ``n <= kmax``).
@@ -299,27 +347,28 @@ def mitm_batch(values, targets, eps, k0, step, kmax, masks, proven, nthreads):
     nb_inst, n = values.shape
     chunk = (nb_inst + nthreads - 1) // nthreads
     kmax = min(n, kmax)
-    cap = 1 << (kmax - kmax // 2)
+    kd = min(kd, n)
+    cap = max(1 << (kmax - kmax // 2), 1 << kd)
     for c in nb.prange(nthreads):
         lo = c * chunk
         hi = min(nb_inst, lo + chunk)
         if lo >= hi:
             continue
-        bufA = np.empty(cap, np.float64)
-        tmpA = np.empty(cap, np.float64)
-        bufB = np.empty(cap, np.float64)
-        tmpB = np.empty(cap, np.float64)
+        bufA = np.empty(2 * cap, np.float64)
+        bufB = np.empty(2 * cap, np.float64)
         work = np.empty(cap, np.float64)
         for r in range(lo, hi):
             row = values[r]
             if eps < 0.0:
-                _mitm_one(row, n, targets[r], -1.0, bufA, tmpA, bufB, tmpB, work, masks[r])
+                _mitm_one(row, n, targets[r], -1.0, bufA, bufB, work, masks[r])
                 proven[r] = True
+            elif kd > 0 and _direct_eps(row, kd, targets[r], eps, work, masks[r]):
+                proven[r] = False
             else:
                 k = min(k0, kmax)
                 while True:
                     err, early = _mitm_one(
-                        row, k, targets[r], eps, bufA, tmpA, bufB, tmpB, work, masks[r]
+                        row, k, targets[r], eps, bufA, bufB, work, masks[r]
                     )
                     if err <= eps or k == kmax:
                         break
@@ -336,13 +385,13 @@ def shared_mitm(values, targets, eps, masks, proven, nthreads):
     m = targets.shape[0]
     n1 = n // 2
     cap = 1 << (n - n1)
-    bufA = np.empty(cap, np.float64)
-    tmpA = np.empty(cap, np.float64)
-    bufB = np.empty(cap, np.float64)
-    tmpB = np.empty(cap, np.float64)
+    bufA = np.empty(2 * cap, np.float64)
+    bufB = np.empty(2 * cap, np.float64)
     work = np.empty(cap, np.float64)
-    A = sorted_sums(values, 0, n1, bufA, tmpA, work).copy()
-    B = sorted_sums(values, n1, n, bufB, tmpB, work).copy()
+    offA = sorted_sums(values, 0, n1, bufA, work)
+    offB = sorted_sums(values, n1, n, bufB, work)
+    A = bufA[offA : offA + (1 << n1)].copy()
+    B = bufB[offB : offB + (1 << (n - n1))].copy()
     chunk = (m + nthreads - 1) // nthreads
     for c in nb.prange(nthreads):
         lo = c * chunk
@@ -449,12 +498,11 @@ def coverage_batch(values, lo, hi, out, nthreads):
         last = min(nb_inst, first + chunk)
         if first >= last:
             continue
-        buf = np.empty(size, np.float64)
-        tmp = np.empty(size, np.float64)
+        buf = np.empty(2 * size, np.float64)
         sh = np.empty(max(1, size // 2), np.float64)
         for r in range(first, last):
-            S = sorted_sums(values[r], 0, n, buf, tmp, sh)
-            out[r] = _coverage_sorted(S, lo, hi)
+            off = sorted_sums(values[r], 0, n, buf, sh)
+            out[r] = _coverage_sorted(buf[off : off + size], lo, hi)
 
 
 @nb.njit(cache=True, parallel=True)

@@ -8,10 +8,12 @@ Methods
 ``"mitm"``
     Horowitz & Sahni (1974) meet in the middle: the sorted sums of each half
     are built by merging (O(2^{n/2}) per half), then one two-pointer pass finds
-    the closest pair. Exact; ``n <= EXACT_MAX_N``. In eps mode it solves
-    exactly on a prefix of about log2(1/eps) + 1 values and grows the prefix
-    only when that prefix misses (random sums resolve a target to about
-    2^{-k} with k values, so a short prefix almost always suffices).
+    the closest pair. Exact; ``n <= EXACT_MAX_N``. In eps mode the work is cut
+    to what eps needs: first a direct enumeration of the subsets of a prefix of
+    about log2(1/eps) + 4 values that stops at the first sum within eps (about
+    1/eps additions; skipped for eps < 2^-10), then, only if that misses, exact
+    meet in the middle on prefixes grown two values at a time (k random values
+    resolve a target to about 2^-k, so a short prefix almost always suffices).
 ``"bruteforce"``
     Every subset, in numpy (:mod:`slth.subset_sum.reference`); ``n <= 20``.
 ``"greedy"``
@@ -52,6 +54,7 @@ __all__ = [
     "SHARED_FULL_MAX_N",
     "BatchResult",
     "SubsetSumResult",
+    "eps_direct_length",
     "eps_prefix_length",
     "solve",
     "solve_batch",
@@ -65,6 +68,8 @@ EXACT_MAX_N = 40
 #: With one value vector shared by many targets, up to this n all 2^n sums are
 #: sorted once (with their masks) and each target is a binary search.
 SHARED_FULL_MAX_N = 20
+#: Longest prefix eps mode enumerates directly before switching to meet in the middle.
+_DIRECT_MAX_K = 14
 #: eps mode grows the prefix by this many values when a prefix misses.
 _EPS_PREFIX_STEP = 2
 
@@ -139,6 +144,19 @@ class BatchResult:
 
 def _threads() -> int:
     return int(numba.get_num_threads())
+
+
+def eps_direct_length(eps: float) -> int:
+    """Prefix length of eps mode's first pass (direct enumeration with early exit).
+
+    ceil(log2(1/eps)) + 4 values. The enumeration stops at the first sum
+    within eps, met after about 1/eps additions whatever the prefix length, so
+    a long prefix costs nothing unless it is needed (targets near the edge of
+    the reachable range). 0 (pass skipped) past ``_DIRECT_MAX_K`` values,
+    where sorting two halves is cheaper than about 1/eps additions.
+    """
+    k = max(1, math.ceil(math.log2(1.0 / eps)) + 4) if eps < 1 else 1
+    return k if k <= _DIRECT_MAX_K else 0
 
 
 def eps_prefix_length(eps: float) -> int:
@@ -296,11 +314,14 @@ def solve_batch(
     else:
         rows = np.ascontiguousarray(np.broadcast_to(vals, (B, n)))
         if eps_f is None:
-            _kernels.mitm_batch(rows, tgts, -1.0, n, 1, n, masks, optimal, _threads())
+            _kernels.mitm_batch(rows, tgts, -1.0, 0, n, 1, n, masks, optimal, _threads())
         else:
-            k0 = eps_prefix_length(eps_f)
+            kd, k0 = eps_direct_length(eps_f), eps_prefix_length(eps_f)
+            if kd:  # the direct pass already saw every subset of the first kd values
+                k0 = max(k0, kd + _EPS_PREFIX_STEP)
             _kernels.mitm_batch(
-                rows, tgts, eps_f, k0, _EPS_PREFIX_STEP, EXACT_MAX_N, masks, optimal, _threads()
+                rows, tgts, eps_f, kd, k0, _EPS_PREFIX_STEP, EXACT_MAX_N, masks, optimal,
+                _threads(),
             )
     return _finish(vals, tgts, masks, optimal, eps_f)
 
