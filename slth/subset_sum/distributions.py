@@ -11,6 +11,11 @@ name                      law
 ``"hyperbolic"``          density proportional to 1/|w| on low <= |w| <= high,
                           random sign (Orseau, Hutter, Rivasplata 2020)
 ========================  ======================================================
+
+The hyperbolic law's support is a parameter (``low``, ``high``; default
+[1e-3, 1]): Orseau et al. draw from a 1/|w| density on a bounded range, and
+the range they use was not confirmed from the paper when this was written, so
+set it explicitly when reproducing their construction.
 """
 
 from __future__ import annotations
