@@ -8,24 +8,29 @@ the approximation error and checks each theorem's bound numerically.
 ``import slth`` never imports torch; the torch backend lives in ``slth.torch``.
 """
 
-from . import subset_sum
+from . import nets, subset_sum
 from ._rng import as_generator, spawn
 from .errors import ConstructionError, InputError, LimitError, ShapeError, SLTHError
+from .nets import MLP
 from .stats import Estimate, clopper_pearson, estimate
+from .ticket import Ticket
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MLP",
     "ConstructionError",
     "Estimate",
     "InputError",
     "LimitError",
     "SLTHError",
     "ShapeError",
+    "Ticket",
     "__version__",
     "as_generator",
     "clopper_pearson",
     "estimate",
+    "nets",
     "spawn",
     "subset_sum",
 ]

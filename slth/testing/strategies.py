@@ -1,0 +1,370 @@
+"""Hypothesis strategies for slth objects: widths, MLPs, bounded targets, inputs, tickets.
+
+Every strategy function takes keyword-only arguments, validates them eagerly
+(raising :class:`slth.errors.InputError` on bad bounds, before any example is
+drawn) and documents what it generates. Floats default to finite, non-subnormal
+values in [-1, 1]: the theorems' targets have bounded weights and inputs.
+
+Examples
+--------
+>>> from hypothesis import given
+>>> from slth.testing import strategies as sst
+>>> @given(sst.bounded_targets(), sst.unit_ball_inputs(3))
+... def test_something(net, x): ...
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+    from hypothesis.strategies import SearchStrategy
+except ImportError as exc:  # pragma: no cover - hypothesis is a test dependency
+    raise ImportError(
+        "slth.testing needs hypothesis; install it with `pip install hypothesis` "
+        "(or `pip install slth[test]`)"
+    ) from exc
+
+from ..errors import InputError
+from ..nets.mlp import MLP, _check_widths
+from ..ticket import Ticket
+
+__all__ = [
+    "bounded_targets",
+    "mlps",
+    "tickets",
+    "unit_ball_inputs",
+    "widths",
+]
+
+
+# ---------------------------------------------------------------------- validation
+def _check_int(value: Any, name: str, *, low: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"`{name}` must be an int >= {low}; received {value!r}")
+    if value < low:
+        raise InputError(f"`{name}` must be an int >= {low}; received {int(value)}")
+    return int(value)
+
+
+def _check_range(lo: int, hi: int, lo_name: str, hi_name: str) -> None:
+    if lo > hi:
+        raise InputError(
+            f"`{lo_name}` must be <= `{hi_name}`; received {lo_name}={lo}, {hi_name}={hi}"
+        )
+
+
+def _bool_strategy(value: Any, name: str) -> SearchStrategy[bool]:
+    if isinstance(value, SearchStrategy):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return st.just(bool(value))
+    raise InputError(
+        f"`{name}` must be a bool or a hypothesis strategy of bools; received {value!r}"
+    )
+
+
+def _elements(elements: Any) -> SearchStrategy[float]:
+    if elements is None:
+        return st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    if not isinstance(elements, SearchStrategy):
+        raise InputError(
+            f"`elements` must be None or a hypothesis strategy of finite floats; received "
+            f"{elements!r}"
+        )
+    return elements
+
+
+def _widths_strategy(value: Any) -> SearchStrategy[tuple[int, ...]]:
+    if value is None:
+        return widths()
+    if isinstance(value, SearchStrategy):
+        return value
+    if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes)):
+        return st.just(_check_widths(value, "widths"))
+    raise InputError(
+        f"`widths` must be None, a sequence of >= 2 positive ints or a hypothesis strategy "
+        f"of such tuples; received {value!r}"
+    )
+
+
+def _rescale(w: np.ndarray, bound: float) -> np.ndarray:
+    """Scale ``w`` down (never up) so that its spectral norm is <= ``bound``."""
+    norm = float(np.linalg.svd(w, compute_uv=False)[0]) if w.size else 0.0
+    if norm <= bound:
+        return w
+    w = w * (bound / norm)
+    while float(np.linalg.svd(w, compute_uv=False)[0]) > bound:  # rounding guard
+        w = w * (1.0 - 1e-12)
+    return w
+
+
+# ---------------------------------------------------------------------- strategies
+def widths(
+    *, min_layers: int = 1, max_layers: int = 3, min_width: int = 1, max_width: int = 8
+) -> SearchStrategy[tuple[int, ...]]:
+    """Layer widths ``(d_0, ..., d_L)`` of an MLP.
+
+    Parameters
+    ----------
+    min_layers, max_layers : int
+        Range of the depth ``L`` (number of weight matrices), ``1 <= min <= max``.
+    min_width, max_width : int
+        Range of every width, ``1 <= min <= max``.
+
+    Returns
+    -------
+    SearchStrategy of tuple of int
+        Tuples of length ``L + 1``.
+    """
+    min_layers = _check_int(min_layers, "min_layers", low=1)
+    max_layers = _check_int(max_layers, "max_layers", low=1)
+    _check_range(min_layers, max_layers, "min_layers", "max_layers")
+    min_width = _check_int(min_width, "min_width", low=1)
+    max_width = _check_int(max_width, "max_width", low=1)
+    _check_range(min_width, max_width, "min_width", "max_width")
+    return st.lists(
+        st.integers(min_width, max_width), min_size=min_layers + 1, max_size=max_layers + 1
+    ).map(tuple)
+
+
+def mlps(
+    *,
+    widths: Sequence[int] | SearchStrategy[tuple[int, ...]] | None = None,
+    bias: bool | SearchStrategy[bool] = False,
+    max_spectral_norm: float | None = None,
+    elements: SearchStrategy[float] | None = None,
+) -> SearchStrategy[MLP]:
+    """Random :class:`slth.nets.MLP` instances.
+
+    Parameters
+    ----------
+    widths : sequence of int or strategy, optional
+        Fixed widths, or a strategy of widths tuples. Default
+        :func:`widths` with its defaults (1-3 layers, widths 1-8).
+    bias : bool or strategy of bool, default False
+        Whether layers have biases. A strategy is drawn once *per layer*, so
+        networks with biases on some layers only are generated too.
+    max_spectral_norm : float, optional
+        When given (finite, > 0), every weight matrix is scaled down so that
+        ``||W_l||_2 <= max_spectral_norm``; biases are left as drawn.
+    elements : strategy of float, optional
+        Entries of weights and biases; default finite, non-subnormal floats in
+        [-1, 1].
+
+    Returns
+    -------
+    SearchStrategy of MLP
+    """
+    w_strategy = _widths_strategy(widths)
+    b_strategy = _bool_strategy(bias, "bias")
+    el = _elements(elements)
+    if max_spectral_norm is not None:
+        if isinstance(max_spectral_norm, (bool, np.bool_)) or not isinstance(
+            max_spectral_norm, (int, float, np.integer, np.floating)
+        ):
+            raise InputError(
+                f"`max_spectral_norm` must be None or a finite number > 0; received "
+                f"{max_spectral_norm!r}"
+            )
+        if not np.isfinite(max_spectral_norm) or max_spectral_norm <= 0:
+            raise InputError(
+                f"`max_spectral_norm` must be None or a finite number > 0; received "
+                f"{max_spectral_norm!r}"
+            )
+        bound: float | None = float(max_spectral_norm)
+    else:
+        bound = None
+
+    @st.composite
+    def build(draw: st.DrawFn) -> MLP:
+        ws = draw(w_strategy)
+        ws = _check_widths(ws, "widths")
+        weights = []
+        biases: list[np.ndarray | None] = []
+        for d_in, d_out in itertools.pairwise(ws):
+            w = draw(hnp.arrays(np.float64, (d_out, d_in), elements=el))
+            if bound is not None:
+                w = _rescale(w, bound)
+            weights.append(w)
+            biases.append(
+                draw(hnp.arrays(np.float64, (d_out,), elements=el)) if draw(b_strategy) else None
+            )
+        return MLP(tuple(weights), tuple(biases))
+
+    return build()
+
+
+def bounded_targets(
+    *,
+    widths: Sequence[int] | SearchStrategy[tuple[int, ...]] | None = None,
+    bias: bool | SearchStrategy[bool] = False,
+    elements: SearchStrategy[float] | None = None,
+) -> SearchStrategy[MLP]:
+    """Targets of the MLP theorems: every layer has spectral norm <= 1.
+
+    The hypothesis of Pensia et al. (2020), Theorem 1 (``||W_i|| <= 1``); use
+    with :func:`unit_ball_inputs` for checks over ``||x|| <= 1``.
+
+    Parameters
+    ----------
+    widths, bias, elements
+        As in :func:`mlps`.
+
+    Returns
+    -------
+    SearchStrategy of MLP
+    """
+    return mlps(widths=widths, bias=bias, max_spectral_norm=1.0, elements=elements)
+
+
+def unit_ball_inputs(
+    d: int,
+    *,
+    min_batch: int = 1,
+    max_batch: int = 16,
+    elements: SearchStrategy[float] | None = None,
+) -> SearchStrategy[np.ndarray]:
+    """Batches of inputs in the closed Euclidean unit ball of dimension ``d``.
+
+    Entries are drawn in [-1, 1] (or from ``elements``); rows of norm above 1
+    are projected onto the unit sphere, so boundary points are common.
+
+    Parameters
+    ----------
+    d : int
+        Input dimension, >= 1.
+    min_batch, max_batch : int
+        Range of the batch size, ``1 <= min_batch <= max_batch``.
+    elements : strategy of float, optional
+        Raw entries before projection; default finite, non-subnormal floats in
+        [-1, 1].
+
+    Returns
+    -------
+    SearchStrategy of numpy.ndarray
+        float64 arrays of shape ``(batch, d)`` with every row norm <= 1.
+    """
+    d = _check_int(d, "d", low=1)
+    min_batch = _check_int(min_batch, "min_batch", low=1)
+    max_batch = _check_int(max_batch, "max_batch", low=1)
+    _check_range(min_batch, max_batch, "min_batch", "max_batch")
+    el = _elements(elements)
+
+    def project(x: np.ndarray) -> np.ndarray:
+        x = np.array(x, dtype=np.float64)
+        norms = np.linalg.norm(x, axis=1)
+        big = norms > 1.0
+        x[big] /= norms[big, None]
+        while True:
+            over = np.linalg.norm(x, axis=1) > 1.0  # rounding guard
+            if not over.any():
+                return x
+            x[over] *= 1.0 - 1e-15
+
+    shape = st.tuples(st.integers(min_batch, max_batch), st.just(d))
+    return hnp.arrays(np.float64, shape, elements=el).map(project)
+
+
+def tickets(
+    *,
+    widths: Sequence[int] | SearchStrategy[tuple[int, ...]] | None = None,
+    bias: bool | SearchStrategy[bool] = False,
+    elements: SearchStrategy[float] | None = None,
+    density: float | None = None,
+    metadata: bool = False,
+) -> SearchStrategy[Ticket]:
+    """Random :class:`slth.Ticket` instances: a random source MLP and random masks.
+
+    Parameters
+    ----------
+    widths : sequence of int or strategy, optional
+        Source widths (``metadata=False``) or target widths (``metadata=True``).
+    bias : bool or strategy of bool, default False
+        As in :func:`mlps` (drawn per layer when a strategy).
+    elements : strategy of float, optional
+        Source entries; default finite, non-subnormal floats in [-1, 1].
+    density : float, optional
+        When given (in [0, 1]), each mask entry is kept independently with this
+        probability (numpy draws from a hypothesis-chosen seed). Default: masks
+        drawn element by element by hypothesis (all-False, all-True and mixed).
+    metadata : bool, default False
+        Also fill ``construction``, ``params``, ``target_widths``, ``layer_map``,
+        ``weight_errors`` and ``bias_errors``: the source then has two layers
+        per target layer (``layer_map = ((0, 1), (2, 3), ...)``) with hidden
+        widths in [1, 8], and error arrays hold values >= 0 (``inf`` included).
+
+    Returns
+    -------
+    SearchStrategy of Ticket
+    """
+    w_strategy = _widths_strategy(widths)
+    b_strategy = _bool_strategy(bias, "bias")
+    el = _elements(elements)
+    if density is not None:
+        if isinstance(density, (bool, np.bool_)) or not isinstance(
+            density, (int, float, np.integer, np.floating)
+        ):
+            raise InputError(f"`density` must be None or a number in [0, 1]; received {density!r}")
+        if not 0.0 <= float(density) <= 1.0:
+            raise InputError(f"`density` must be None or a number in [0, 1]; received {density!r}")
+    if not isinstance(metadata, (bool, np.bool_)):
+        raise InputError(f"`metadata` must be a bool; received {metadata!r}")
+
+    json_scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**53), 2**53),
+        st.floats(allow_nan=False),
+        st.text(max_size=8),
+    )
+    params_strategy = st.dictionaries(
+        st.text(max_size=8),
+        st.one_of(json_scalars, st.lists(json_scalars, max_size=3)),
+        max_size=4,
+    )
+    errors_el = st.one_of(st.floats(0.0, 1.0), st.just(float("inf")))
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Ticket:
+        ws = _check_widths(draw(w_strategy), "widths")
+        kwargs: dict[str, Any] = {}
+        if metadata:
+            target = ws
+            source_widths = [target[0]]
+            for d in target[1:]:
+                source_widths += [draw(st.integers(1, 8)), d]
+            source = draw(mlps(widths=source_widths, bias=b_strategy, elements=el))
+            n_t = len(target) - 1
+            kwargs = {
+                "construction": draw(st.sampled_from(["manual", "pensia2020", "test"])),
+                "params": draw(params_strategy),
+                "target_widths": target,
+                "layer_map": tuple((2 * l, 2 * l + 1) for l in range(n_t)),
+                "weight_errors": tuple(
+                    draw(hnp.arrays(np.float64, (target[l + 1], target[l]), elements=errors_el))
+                    for l in range(n_t)
+                ),
+                "bias_errors": tuple(
+                    draw(hnp.arrays(np.float64, (target[l + 1],), elements=errors_el))
+                    if draw(st.booleans())
+                    else None
+                    for l in range(n_t)
+                ),
+            }
+        else:
+            source = draw(mlps(widths=ws, bias=b_strategy, elements=el))
+        if density is None:
+            masks = [draw(hnp.arrays(np.bool_, p.shape)) for p in source.parameters()]
+        else:
+            gen = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+            masks = [gen.random(p.shape) < density for p in source.parameters()]
+        return Ticket(source, tuple(masks), **kwargs)
+
+    return build()

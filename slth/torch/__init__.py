@@ -1,0 +1,543 @@
+"""Torch backend: convert networks and tickets, evaluate them on CPU or CUDA.
+
+Imported only on demand (``import slth`` never imports torch). Everything here
+accepts an :class:`slth.nets.MLP` or an :class:`slth.Ticket` and gives the same
+function as the numpy forward pass, up to the float tolerance below.
+
+Float tolerance
+---------------
+Let ``a(x)`` be the *magnitude network*: the forward pass with every weight,
+bias and input replaced by its absolute value (:func:`rounding_scale`). For
+every output entry,
+
+    ``|forward_torch(x) - forward_numpy(x)| <= rtol * (depth + 1) * a(x) + atol``
+
+with ``rtol = FLOAT32_RTOL = 1e-5``, ``atol = FLOAT32_ATOL = 1e-30`` in float32
+and ``FLOAT64_RTOL = 1e-13``, ``FLOAT64_ATOL = 1e-300`` in float64
+(:func:`tolerance` returns the right-hand side). ``atol`` covers underflow:
+float32 flushes magnitudes below about 1e-38 (1e-45 for subnormals) to zero,
+whatever their relative size. Parameters or inputs beyond float32's range
+(about 3.4e38) raise :class:`slth.errors.LimitError` in float32. The factor ``depth + 1``
+comes from one rounding per layer plus the input cast; ``rtol`` assumes the
+usual random-rounding behaviour of dot products (error about ``sqrt(fan_in)``
+units in the last place) and holds with margin for fan-ins up to about 10^5.
+The worst-case (adversarial rounding) constant is ``fan_in * 2**-24`` instead.
+It assumes TF32 matmuls are off (torch's default; see
+``torch.backends.cuda.matmul.allow_tf32``); with TF32 on, float32 results are
+only good to about 1e-3 relative.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+
+try:
+    import torch
+    from torch import nn
+except ImportError as exc:  # pragma: no cover - exercised only without torch
+    raise ImportError(
+        "slth.torch needs PyTorch; install a CPU or CUDA build with pip (e.g. "
+        "`pip install torch`), or use the numpy forward passes in slth.nets / slth.Ticket"
+    ) from exc
+
+from ..errors import InputError, LimitError, ShapeError
+from ..nets.mlp import MLP, check_input
+from ..ticket import SPARSE_DENSITY_THRESHOLD, Ticket
+
+__all__ = [
+    "FLOAT32_ATOL",
+    "FLOAT32_RTOL",
+    "FLOAT64_ATOL",
+    "FLOAT64_RTOL",
+    "default_device",
+    "forward",
+    "max_abs_error",
+    "mlp_from_torch",
+    "rounding_scale",
+    "to_torch",
+    "tolerance",
+]
+
+#: Relative float32 tolerance of the torch forward pass (see the module docstring).
+FLOAT32_RTOL: float = 1e-5
+#: Relative float64 tolerance of the torch forward pass (see the module docstring).
+FLOAT64_RTOL: float = 1e-13
+#: Absolute float32 tolerance (underflow) of the torch forward pass.
+FLOAT32_ATOL: float = 1e-30
+#: Absolute float64 tolerance (underflow) of the torch forward pass.
+FLOAT64_ATOL: float = 1e-300
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+Net = MLP | Ticket
+
+
+# ---------------------------------------------------------------------- helpers
+def default_device() -> torch.device:
+    """``cuda`` when a CUDA device is available, ``cpu`` otherwise.
+
+    Returns
+    -------
+    torch.device
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _device(device: Any) -> torch.device:
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(
+            f"`device` must be None, a torch.device or a device string like 'cpu' or "
+            f"'cuda:0'; received {device!r}"
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"`device` is {device!r} but CUDA is not available here; use 'cpu'")
+    return dev
+
+
+def _dtype(dtype: Any) -> torch.dtype:
+    if dtype not in (torch.float32, torch.float64):
+        raise InputError(
+            f"`dtype` must be torch.float32 or torch.float64; received {dtype!r}"
+        )
+    return dtype
+
+
+def _check_net(net: Any, name: str) -> Net:
+    if not isinstance(net, (MLP, Ticket)):
+        raise InputError(
+            f"`{name}` must be a slth.nets.MLP or a slth.Ticket; received "
+            f"{type(net).__name__}"
+        )
+    return net
+
+
+def _tensor(
+    a: np.ndarray, dtype: torch.dtype, device: torch.device, name: str = "net"
+) -> torch.Tensor:
+    """Copy a (possibly read-only) numpy array to a tensor of ``dtype`` on ``device``."""
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    if dtype == torch.float32 and a.size and float(np.abs(a).max()) > _FLOAT32_MAX:
+        raise LimitError(
+            f"`{name}` holds values beyond the float32 range (|v| <= {_FLOAT32_MAX:.3g}); "
+            f"received max |v| = {float(np.abs(a).max()):.3g}; use dtype=torch.float64"
+        )
+    arr = np.array(a, dtype=np_dtype if a.dtype.kind == "f" else a.dtype, copy=True)
+    return torch.from_numpy(arr).to(device=device)
+
+
+def _chunk(
+    xs: Any, start: int, size: int, device: torch.device, dtype: torch.dtype, name: str
+) -> Any:
+    part = xs[start : start + size]
+    if isinstance(part, torch.Tensor):
+        if dtype == torch.float32 and part.numel() and float(part.abs().max()) > _FLOAT32_MAX:
+            raise LimitError(
+                f"`{name}` holds values beyond the float32 range; use dtype=torch.float64"
+            )
+        return part.to(device=device, dtype=dtype)
+    return _tensor(part, dtype, device, name)
+
+
+def _source(net: Net) -> MLP:
+    return net.source if isinstance(net, Ticket) else net
+
+
+def _layer_ops(
+    net: Net, device: torch.device, dtype: torch.dtype, name: str = "net"
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Per-layer (weight, bias) tensors on ``device``; sparse CSR for sparse ticket layers."""
+    src = _source(net)
+    if isinstance(net, MLP):
+        pairs = [(w, None, b, None) for w, b in zip(src.weights, src.biases, strict=True)]
+    else:
+        it = iter(net.masks)
+        pairs = []
+        for w, b in zip(src.weights, src.biases, strict=True):
+            mw = next(it)
+            mb = next(it) if b is not None else None
+            pairs.append((w, mw, b, mb))
+    ops = []
+    for w, mw, b, mb in pairs:
+        if mw is None:
+            wt = _tensor(w, dtype, device, name)
+        elif np.count_nonzero(mw) < SPARSE_DENSITY_THRESHOLD * mw.size:
+            counts = np.count_nonzero(mw, axis=1)
+            crow = np.zeros(mw.shape[0] + 1, dtype=np.int64)
+            np.cumsum(counts, out=crow[1:])
+            col = np.nonzero(mw)[1].astype(np.int64)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+                wt = torch.sparse_csr_tensor(
+                    _tensor(crow, torch.int64, device),
+                    _tensor(col, torch.int64, device),
+                    _tensor(w[mw], dtype, device, name),
+                    size=w.shape,
+                    check_invariants=False,
+                )
+        else:
+            wt = _tensor(np.where(mw, w, 0.0), dtype, device, name)
+        if b is None:
+            bt = None
+        else:
+            bv = b if mb is None else np.where(mb, b, 0.0)
+            bt = _tensor(bv, dtype, device, name)
+        ops.append((wt, bt))
+    return ops
+
+
+def _run(ops: list[tuple[torch.Tensor, torch.Tensor | None]], x: torch.Tensor) -> torch.Tensor:
+    """Forward pass on a (batch, d_0) tensor; activations kept as (width, batch)."""
+    h = x.T.contiguous()
+    last = len(ops) - 1
+    for l, (w, b) in enumerate(ops):
+        h = w @ h
+        if b is not None:
+            h = h + b[:, None]
+        if l < last:
+            h = torch.relu(h)
+    return h.T
+
+
+def _inputs(x: Any, d_in: int, name: str) -> tuple[Any, bool, bool]:
+    """Validate inputs; return (2-D array or tensor, was_1d, is_tensor)."""
+    if isinstance(x, torch.Tensor):
+        if x.is_complex() or not (x.is_floating_point() or x.dtype in _INT_DTYPES):
+            raise InputError(f"`{name}` must hold real numbers; received dtype {x.dtype}")
+        if x.ndim not in (1, 2) or x.shape[-1] != d_in:
+            raise ShapeError(
+                f"`{name}` must have shape (batch, {d_in}) or ({d_in},); received shape "
+                f"{tuple(x.shape)}"
+            )
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            raise InputError(f"`{name}` must be finite; received NaN or infinite entries")
+        single = x.ndim == 1
+        return (x[None, :] if single else x), single, True
+    arr, single = check_input(x, d_in, name)
+    return arr, single, False
+
+
+_INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+# ---------------------------------------------------------------------- conversion
+def to_torch(
+    net: Net, *, device: Any = None, dtype: torch.dtype = torch.float32
+) -> nn.Sequential:
+    """Convert an MLP or a ticket to ``nn.Sequential(Linear, ReLU, ..., Linear)``.
+
+    Parameters
+    ----------
+    net : MLP or Ticket
+        For a ticket the module holds the masked weights ``source * mask``
+        (dense; pruned entries are 0).
+    device : torch.device or str, optional
+        Default: ``cuda`` when available, else ``cpu``.
+    dtype : {torch.float32, torch.float64}, default torch.float32
+        Parameter dtype. float64 is exact: ``mlp_from_torch(to_torch(m,
+        dtype=torch.float64))`` returns the same bits.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``Linear`` layers (``bias=False`` where the MLP layer has no bias)
+        separated by ``ReLU``, no ReLU after the last layer.
+    """
+    net = _check_net(net, "net")
+    dev, dt = _device(device), _dtype(dtype)
+    mlp = net.network() if isinstance(net, Ticket) else net
+    layers: list[nn.Module] = []
+    for l, (w, b) in enumerate(zip(mlp.weights, mlp.biases, strict=True)):
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, device=dev, dtype=dt)
+        with torch.no_grad():
+            lin.weight.copy_(_tensor(w, dt, dev))
+            if b is not None:
+                lin.bias.copy_(_tensor(b, dt, dev))
+        layers.append(lin)
+        if l < mlp.depth - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def mlp_from_torch(module: Any) -> MLP:
+    """Read an :class:`MLP` from a ``Sequential`` of ``Linear`` and ``ReLU`` modules.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential or torch.nn.Linear
+        ``Linear, ReLU, Linear, ..., Linear``: exactly one ``ReLU`` between
+        consecutive ``Linear`` layers and none after the last (nested
+        ``Sequential`` containers are flattened). Parameters are copied to CPU
+        and converted to float64 (exact from float32/float64).
+
+    Returns
+    -------
+    MLP
+
+    Raises
+    ------
+    InputError
+        Any other module type (the message names it and its position) or a
+        wrong order of layers.
+    ShapeError
+        Layer sizes that do not chain.
+    """
+    if isinstance(module, nn.Linear):
+        mods: list[nn.Module] = [module]
+    elif isinstance(module, nn.Sequential):
+        mods = _flatten(module)
+    else:
+        raise InputError(
+            "`module` must be a torch.nn.Sequential of Linear and ReLU layers (or one "
+            f"Linear); received {type(module).__name__}"
+        )
+    if not mods:
+        raise InputError("`module` must contain at least one Linear layer; received empty")
+    weights: list[np.ndarray] = []
+    biases: list[np.ndarray | None] = []
+    expect_linear = True
+    for i, m in enumerate(mods):
+        if isinstance(m, nn.Linear):
+            if not expect_linear:
+                raise InputError(
+                    f"`module` must alternate Linear and ReLU; layer {i} is a Linear right "
+                    "after another Linear"
+                )
+            weights.append(m.weight.detach().to("cpu", torch.float64).numpy().copy())
+            biases.append(
+                None if m.bias is None else m.bias.detach().to("cpu", torch.float64).numpy().copy()
+            )
+            expect_linear = False
+        elif type(m) is nn.ReLU:
+            if expect_linear:
+                raise InputError(
+                    f"`module` must alternate Linear and ReLU, starting and ending with Linear; "
+                    f"layer {i} is a ReLU in a Linear position"
+                )
+            expect_linear = True
+        else:
+            raise InputError(
+                f"`module` must contain only torch.nn.Linear and torch.nn.ReLU layers; layer "
+                f"{i} is {type(m).__name__}"
+            )
+    if expect_linear:
+        raise InputError("`module` must end with a Linear layer; received a trailing ReLU")
+    for l in range(1, len(weights)):
+        if weights[l].shape[1] != weights[l - 1].shape[0]:
+            raise ShapeError(
+                f"`module` Linear layers must chain: Linear {l} has in_features "
+                f"{weights[l].shape[1]} but Linear {l - 1} has out_features "
+                f"{weights[l - 1].shape[0]}"
+            )
+    return MLP(tuple(weights), tuple(biases))
+
+
+def _flatten(seq: nn.Sequential) -> list[nn.Module]:
+    out: list[nn.Module] = []
+    for m in seq:
+        if isinstance(m, nn.Sequential):
+            out.extend(_flatten(m))
+        else:
+            out.append(m)
+    return out
+
+
+# ---------------------------------------------------------------------- evaluation
+def forward(
+    net: Net,
+    x: Any,
+    *,
+    device: Any = None,
+    dtype: torch.dtype = torch.float32,
+    batch_size: int | None = None,
+) -> Any:
+    """Batched forward pass of an MLP or a ticket on CUDA (when available) or CPU.
+
+    Ticket layers whose density is below
+    :data:`slth.ticket.SPARSE_DENSITY_THRESHOLD` run as sparse CSR tensors, the
+    others as dense masked weights, exactly as :meth:`slth.Ticket.forward`.
+
+    Parameters
+    ----------
+    net : MLP or Ticket
+        The network to evaluate.
+    x : array_like or torch.Tensor
+        Inputs ``(batch, d_0)`` or ``(d_0,)``, real and finite.
+    device : torch.device or str, optional
+        Default: ``cuda`` when available, else ``cpu``.
+    dtype : {torch.float32, torch.float64}, default torch.float32
+        Compute dtype. Results agree with the float64 numpy forward pass within
+        :func:`tolerance` (``FLOAT32_RTOL * (depth + 1) * a(x) + FLOAT32_ATOL``
+        in float32, see the module docstring).
+    batch_size : int, optional
+        Evaluate this many inputs at a time (default: all at once).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        float64 numpy array when ``x`` is array-like; a tensor of ``dtype`` on
+        ``device`` when ``x`` is a tensor. Shape ``(batch, d_L)`` or ``(d_L,)``.
+    """
+    net = _check_net(net, "net")
+    dev, dt = _device(device), _dtype(dtype)
+    src = _source(net)
+    xs, single, is_tensor = _inputs(x, src.widths[0], "x")
+    n = int(xs.shape[0])
+    bs = _batch_size(batch_size, n)
+    ops = _layer_ops(net, dev, dt)
+    outs = []
+    with torch.no_grad():
+        for start in range(0, n, bs):
+            chunk = _chunk(xs, start, bs, dev, dt, "x")
+            outs.append(_run(ops, chunk))
+        out = torch.cat(outs) if outs else torch.zeros((0, src.widths[-1]), dtype=dt, device=dev)
+    if single:
+        out = out[0]
+    if is_tensor:
+        return out
+    return out.to("cpu", torch.float64).numpy()
+
+
+def _batch_size(batch_size: int | None, n: int) -> int:
+    if batch_size is None:
+        return max(n, 1)
+    if (
+        isinstance(batch_size, (bool, np.bool_))
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise InputError(f"`batch_size` must be an int >= 1 or None; received {batch_size!r}")
+    return int(batch_size)
+
+
+def max_abs_error(
+    target: Net,
+    ticket: Net,
+    inputs: Any,
+    *,
+    device: Any = None,
+    dtype: torch.dtype = torch.float64,
+    batch_size: int = 65536,
+    norm: Literal["max", "l2"] = "max",
+) -> float:
+    """Largest output error between two networks over many inputs, evaluated in chunks.
+
+    Computes ``max_x ||target(x) - ticket(x)||`` over the rows ``x`` of
+    ``inputs``, moving ``batch_size`` rows at a time to ``device``; only the
+    networks' parameters and one chunk live on the device at once.
+
+    Parameters
+    ----------
+    target, ticket : MLP or Ticket
+        Networks with the same input and output widths (usually a target MLP and
+        a ticket approximating it).
+    inputs : array_like or torch.Tensor
+        ``(N, d_0)`` inputs.
+    device : torch.device or str, optional
+        Default: ``cuda`` when available, else ``cpu``.
+    dtype : {torch.float64, torch.float32}, default torch.float64
+        Compute dtype. float64 by default because ticket errors (1e-2 down to
+        1e-6) sit close to float32 rounding; in float32 the result is only
+        meaningful above ``2 * tolerance`` (see :func:`tolerance`).
+    batch_size : int, default 65536
+        Rows per chunk.
+    norm : {"max", "l2"}, default "max"
+        Norm of the output difference per input: largest absolute entry, or
+        Euclidean norm (the norm of Pensia et al. 2020, Theorem 1).
+
+    Returns
+    -------
+    float
+        The largest per-input error (0.0 for no inputs).
+
+    Raises
+    ------
+    ShapeError
+        The networks' input or output widths differ, or ``inputs`` has the
+        wrong shape.
+    """
+    target = _check_net(target, "target")
+    ticket = _check_net(ticket, "ticket")
+    if norm not in ("max", "l2"):
+        raise InputError(f"`norm` must be 'max' or 'l2'; received {norm!r}")
+    tw, kw = _source(target).widths, _source(ticket).widths
+    if tw[0] != kw[0] or tw[-1] != kw[-1]:
+        raise ShapeError(
+            f"`ticket` must map {tw[0]} inputs to {tw[-1]} outputs like `target`; received "
+            f"a network of widths {kw}"
+        )
+    dev, dt = _device(device), _dtype(dtype)
+    xs, _, _ = _inputs(inputs, tw[0], "inputs")
+    n = int(xs.shape[0])
+    bs = _batch_size(batch_size, n)
+    ops_t = _layer_ops(target, dev, dt, "target")
+    ops_k = _layer_ops(ticket, dev, dt, "ticket")
+    worst = torch.zeros((), dtype=dt, device=dev)
+    with torch.no_grad():
+        for start in range(0, n, bs):
+            chunk = _chunk(xs, start, bs, dev, dt, "inputs")
+            diff = _run(ops_t, chunk) - _run(ops_k, chunk)
+            if norm == "max":
+                err = diff.abs().amax()
+            else:
+                err = torch.linalg.vector_norm(diff, dim=1).amax()
+            worst = torch.maximum(worst, err)
+    return float(worst.item())
+
+
+def rounding_scale(net: Net, x: Any) -> np.ndarray:
+    """The magnitude network ``a(x)``: forward pass of ``|W|``, ``|b|`` on ``|x|`` (numpy).
+
+    Every output entry of the forward pass is a sum of terms whose absolute
+    values sum to at most ``a(x)``, so ``a(x)`` is the scale of its rounding
+    error. For a ticket the masked weights are used.
+
+    Parameters
+    ----------
+    net : MLP or Ticket
+    x : array_like
+        ``(batch, d_0)`` or ``(d_0,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape as the network's output for ``x``.
+    """
+    net = _check_net(net, "net")
+    mlp = net.network() if isinstance(net, Ticket) else net
+    arr, single = check_input(x, mlp.widths[0])
+    h = np.abs(arr)
+    for w, b in zip(mlp.weights, mlp.biases, strict=True):
+        h = h @ np.abs(w).T
+        if b is not None:
+            h += np.abs(b)
+    return h[0] if single else h
+
+
+def tolerance(net: Net, x: Any, *, dtype: torch.dtype = torch.float32) -> np.ndarray:
+    """Documented elementwise bound on ``|forward(net, x, dtype=dtype) - net.forward(x)|``.
+
+    Parameters
+    ----------
+    net : MLP or Ticket
+    x : array_like
+        ``(batch, d_0)`` or ``(d_0,)``.
+    dtype : {torch.float32, torch.float64}, default torch.float32
+
+    Returns
+    -------
+    numpy.ndarray
+        ``rtol * (depth + 1) * rounding_scale(net, x) + atol`` with
+        ``(rtol, atol)`` = (:data:`FLOAT32_RTOL`, :data:`FLOAT32_ATOL`) or
+        (:data:`FLOAT64_RTOL`, :data:`FLOAT64_ATOL`).
+    """
+    f32 = _dtype(dtype) == torch.float32
+    rtol, atol = (FLOAT32_RTOL, FLOAT32_ATOL) if f32 else (FLOAT64_RTOL, FLOAT64_ATOL)
+    depth = _source(_check_net(net, "net")).depth
+    return rtol * (depth + 1) * rounding_scale(net, x) + atol
+
