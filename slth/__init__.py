@@ -8,7 +8,7 @@ the approximation error and checks each theorem's bound numerically.
 ``import slth`` never imports torch; the torch backend lives in ``slth.torch``.
 """
 
-from . import nets, subset_sum
+from . import nets, subset_sum, sweeps
 from ._rng import as_generator, spawn
 from .errors import ConstructionError, InputError, LimitError, ShapeError, SLTHError
 from .nets import MLP
@@ -33,4 +33,5 @@ __all__ = [
     "nets",
     "spawn",
     "subset_sum",
+    "sweeps",
 ]

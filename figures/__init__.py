@@ -1,0 +1,34 @@
+"""One script per figure: compute, save the data (CSV), plot (PNG and PDF).
+
+Every figure module exposes ``NAME`` and ``main(out_dir, *, quick=False, rng=0)``
+and draws the theoretical law on the same axes as the data. Run them with
+``python -m figures all [--quick]`` or ``python -m figures NAME``. Figures use
+slth's public API (``slth``, ``slth.subset_sum``, ``slth.stats``,
+``slth.sweeps``); a figure that shows a theorem check's measurement reuses that
+check's sampling code from :mod:`proofs_check`. matplotlib runs on the Agg
+backend.
+
+Adding a figure: write ``figures/<name>.py`` and add one line to :data:`FIGURES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from slth import InputError
+
+__all__ = ["FIGURES", "load_figure"]
+
+#: Registry: figure name -> module (imported only when the figure is made).
+FIGURES: dict[str, str] = {
+    "subset_sum_error": "figures.subset_sum_error",
+    "subset_sum_success": "figures.subset_sum_success",
+}
+
+
+def load_figure(name: str) -> ModuleType:
+    """Import the module of the figure ``name`` (a key of :data:`FIGURES`)."""
+    if name not in FIGURES:
+        raise InputError(f"`name` must be one of {sorted(FIGURES)} or 'all'; received {name!r}")
+    return importlib.import_module(FIGURES[name])

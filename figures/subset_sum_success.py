@@ -1,0 +1,284 @@
+"""Figure: probability that n random values cover [-1, 1] within eps, against n.
+
+Lueker (1998): with n >= C ln(2/eps) i.i.d. values (density with a uniform
+component), every z in [-1, 1] is within eps of a subset sum with probability
+>= 1 - eps. For eps in {1e-1, 1e-2, 1e-3} and two laws (U[-1, 1]; products
+U[0, 1] U[-1, 1], Pensia et al. 2020 Cor. 1) the figure shows the measured
+P(coverage <= eps) for every n up to ``n_max`` with Clopper–Pearson 95% error
+bars (trials coupled across n: each trial's sample at n is a prefix of its
+sample at n + 1), the claimed level 1 - eps (dotted) and the empirical
+threshold n* = C(eps) ln(2/eps) (dashed, the smallest n whose measured rate
+reaches 1 - eps; definition and bracket in :mod:`proofs_check.lueker1998`).
+The y axis is logit-scaled so that 0.9, 0.99 and 0.999 are equally spaced.
+A rate of exactly 1 is drawn at its 95% Clopper–Pearson lower end (triangle);
+values of n where no trial covers are left out.
+
+Outputs in ``out_dir``: ``subset_sum_success.csv`` (one row per law, eps, n),
+``subset_sum_success_thresholds.csv`` (n* and C with brackets),
+``subset_sum_success.png`` and ``.pdf``; resumable rows in ``runs/``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.lines
+import matplotlib.ticker
+import numpy as np
+
+from proofs_check import threshold_bracket
+from proofs_check.lueker1998 import first_n_samples
+from slth.stats import clopper_pearson
+
+from ._style import LABELS, new_figure, save_figure, style, write_csv
+
+__all__ = ["CSV_COLUMNS", "NAME", "THRESHOLD_COLUMNS", "compute", "main", "plot"]
+
+NAME = "subset_sum_success"
+DISTRIBUTIONS: tuple[str, ...] = ("uniform", "product")
+EPS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
+QUICK: dict[str, Any] = {"n_max": 22, "trials": {1e-1: 200, 1e-2: 400, 1e-3: 400}}
+FULL: dict[str, Any] = {"n_max": 24, "trials": {1e-1: 2000, 1e-2: 5000, 1e-3: 10000}}
+
+CSV_COLUMNS = (
+    "distribution",
+    "eps",
+    "n",
+    "trials",
+    "successes",
+    "rate",
+    "ci_low",
+    "ci_high",
+)
+THRESHOLD_COLUMNS = (
+    "distribution",
+    "eps",
+    "log_factor",
+    "trials",
+    "n_max",
+    "n_hat",
+    "n_low",
+    "n_high",
+    "C_hat",
+    "C_low",
+    "C_high",
+)
+
+
+def compute(
+    *,
+    n_max: int,
+    trials: Mapping[float, int],
+    distributions: Sequence[str] = DISTRIBUTIONS,
+    rng: int = 0,
+    store: str | Path | None = None,
+    progress: bool | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Success rate per (law, eps, n) and the empirical thresholds.
+
+    Parameters
+    ----------
+    n_max : int
+        Largest n (<= COVERAGE_MAX_N = 24).
+    trials : mapping float -> int
+        Trials for each eps (its keys are the eps values drawn).
+    distributions : sequence of str
+        Sample laws.
+    rng : int, default 0
+        Base seed.
+    store : path-like, optional
+        Resumable results file.
+    progress : bool or None
+        Progress bars on stderr (None: when stderr is a terminal).
+
+    Returns
+    -------
+    rates : list of dict
+        Rows with the keys of :data:`CSV_COLUMNS`.
+    thresholds : list of dict
+        Rows with the keys of :data:`THRESHOLD_COLUMNS` (None where censored).
+    """
+    rates, thresholds = [], []
+    for dist in distributions:
+        for eps, n_trials in trials.items():
+            first = first_n_samples(
+                dist,
+                eps,
+                trials=int(n_trials),
+                n_max=n_max,
+                rng=rng,
+                store=store,
+                progress=progress,
+            )
+            succ = {n: int(np.count_nonzero(first <= n)) for n in range(1, n_max + 1)}
+            for n, k in succ.items():
+                lo, hi = clopper_pearson(k, first.size)
+                rates.append(
+                    {
+                        "distribution": dist,
+                        "eps": eps,
+                        "n": n,
+                        "trials": int(first.size),
+                        "successes": k,
+                        "rate": k / first.size,
+                        "ci_low": lo,
+                        "ci_high": hi,
+                    }
+                )
+            thr = threshold_bracket(succ, int(first.size), 1.0 - eps)
+            lf = math.log(2.0 / eps)
+            thresholds.append(
+                {
+                    "distribution": dist,
+                    "eps": eps,
+                    "log_factor": lf,
+                    "trials": int(first.size),
+                    "n_max": n_max,
+                    "n_hat": thr.n_hat,
+                    "n_low": thr.n_low,
+                    "n_high": thr.n_high,
+                    "C_hat": None if thr.n_hat is None else thr.n_hat / lf,
+                    "C_low": thr.n_low / lf,
+                    "C_high": None if thr.n_high is None else thr.n_high / lf,
+                }
+            )
+    return rates, thresholds
+
+
+def _fmt_c(t: Mapping[str, Any]) -> str:
+    """Legend text "eps: C [95% bracket]" (">= x": the bracket starts above the scan)."""
+    hi = "?" if t["C_high"] is None else f"{t['C_high']:.2f}"
+    head = f"{t['eps']:g}: "
+    if t["C_hat"] is None:
+        scan = t["n_max"] / t["log_factor"]
+        if t["C_low"] > scan:
+            return head + f"$\\geq${t['C_low']:.2f}"
+        return head + f"$>${scan:.2f} [{t['C_low']:.2f}, ?]"
+    return head + f"{t['C_hat']:.2f} [{t['C_low']:.2f}, {hi}]"
+
+
+def plot(rates: list[dict[str, Any]], thresholds: list[dict[str, Any]]) -> Any:
+    """One panel per law (stacked); returns the figure."""
+    dists = list(dict.fromkeys(r["distribution"] for r in rates))
+    eps_list = list(dict.fromkeys(r["eps"] for r in rates))
+    colors = dict(zip(eps_list, ["C0", "C1", "C2", "C4", "C5"]))
+    markers = dict(zip(eps_list, ["o", "s", "D", "^", "v"]))
+    y_lo, y_hi = 0.01, 0.9999
+    with style():
+        fig, axes = new_figure(len(dists), height=1.9 * len(dists) + 0.3)
+        axes = np.atleast_1d(axes)
+        for ax, dist in zip(axes, dists):
+            for eps in eps_list:
+                rs = [r for r in rates if r["distribution"] == dist and r["eps"] == eps]
+                t = next(x for x in thresholds if x["distribution"] == dist and x["eps"] == eps)
+                c, m = colors[eps], markers[eps]
+                n = np.array([r["n"] for r in rs], dtype=float)
+                rate = np.array([r["rate"] for r in rs])
+                lo = np.array([r["ci_low"] for r in rs])
+                hi = np.array([r["ci_high"] for r in rs])
+                inner = (rate > 0) & (rate < 1)
+                ax.errorbar(
+                    n[inner],
+                    rate[inner],
+                    yerr=[rate[inner] - lo[inner], hi[inner] - rate[inner]],
+                    fmt=m,
+                    color=c,
+                    mfc="none",
+                    mew=0.7,
+                    ms=2.8,
+                    elinewidth=0.6,
+                    capsize=0,
+                    label=_fmt_c(t),
+                )
+                ones = rate == 1
+                ax.plot(n[ones], np.clip(lo[ones], y_lo, y_hi), "^", color=c, ms=2.6, alpha=0.8)
+                ax.axhline(1.0 - eps, color=c, ls=":", lw=0.8)
+                if t["n_hat"] is not None:
+                    ax.axvline(t["n_hat"], color=c, ls="--", lw=0.8)
+            ax.set_yscale("logit")
+            ax.set_ylim(y_lo, y_hi)
+            ax.set_yticks([0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999])
+            ax.set_yticklabels(["0.01", "0.1", "0.5", "0.9", "0.99", "0.999", "0.9999"])
+            ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.set_ylabel("$P(\\mathrm{coverage}\\leq\\varepsilon)$")
+            ax.set_xlim(0.5, max(r["n"] for r in rates) + 0.5)
+            ax.grid(True, which="major")
+            ax.set_title(
+                f"{LABELS.get(dist, dist)} samples;  $\\varepsilon$: $C$ [95% CI]",
+                loc="left",
+                pad=2,
+            )
+            ax.legend(
+                loc="upper left",
+                handletextpad=0.3,
+                borderaxespad=0.3,
+                frameon=True,
+                facecolor="white",
+                edgecolor="none",
+                framealpha=0.9,
+            )
+        axes[-1].set_xlabel("number of random values $n$")
+        styles = [
+            matplotlib.lines.Line2D([], [], color="0.3", ls=":", lw=0.8),
+            matplotlib.lines.Line2D([], [], color="0.3", ls="--", lw=0.8),
+            matplotlib.lines.Line2D([], [], color="0.3", ls="none", marker="^", ms=2.6),
+        ]
+        fig.legend(
+            styles,
+            ["claimed $1-\\varepsilon$", "$n^*=C\\ln(2/\\varepsilon)$", "rate 1 (95% lower end)"],
+            loc="outside lower center",
+            ncols=3,
+            handlelength=1.4,
+            columnspacing=0.8,
+            handletextpad=0.3,
+        )
+    return fig
+
+
+def main(
+    out_dir: str | Path,
+    *,
+    quick: bool = False,
+    rng: int = 0,
+    progress: bool | None = None,
+    n_max: int | None = None,
+    trials: Mapping[float, int] | None = None,
+) -> dict[str, Path]:
+    """Compute, save the data (CSV), plot (PNG, PDF).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder (created).
+    quick : bool, default False
+        n up to 22 and a few hundred trials per eps instead of n up to 24 and
+        2000 / 5000 / 10000 trials.
+    rng : int, default 0
+        Base seed.
+    progress : bool or None
+        Progress bars on stderr (None: when stderr is a terminal).
+    n_max, trials : optional
+        Override the mode's scan ceiling and trials per eps (tests).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``csv``, ``thresholds_csv``, ``png``, ``pdf``, ``runs``.
+    """
+    out = Path(out_dir)
+    mode = QUICK if quick else FULL
+    store = out / "runs" / f"{NAME}{'_quick' if quick else ''}.jsonl"
+    rates, thresholds = compute(
+        n_max=int(n_max) if n_max is not None else mode["n_max"],
+        trials=dict(trials) if trials is not None else mode["trials"],
+        rng=rng,
+        store=store,
+        progress=progress,
+    )
+    csv_path = write_csv(out / f"{NAME}.csv", CSV_COLUMNS, rates)
+    thr_path = write_csv(out / f"{NAME}_thresholds.csv", THRESHOLD_COLUMNS, thresholds)
+    png, pdf = save_figure(plot(rates, thresholds), out, NAME)
+    return {"csv": csv_path, "thresholds_csv": thr_path, "png": png, "pdf": pdf, "runs": store}

@@ -1,0 +1,106 @@
+"""Executable checks of the SLTH theorems, one module per theorem or lemma.
+
+Each module states its theorem in its docstring (paper, year, number), computes
+with slth's public API only (``slth``, ``slth.subset_sum``, ``slth.stats``,
+``slth.sweeps``), runs seeded trials and returns :class:`CheckResult` records:
+the claim, the measured value with its Clopper–Pearson interval, the empirical
+constant where the paper leaves one unspecified, and a verdict (rule in
+:mod:`proofs_check._core`).
+
+Adding a check
+--------------
+Write ``proofs_check/<name>.py`` exposing ``NAME``, ``PAPER``, ``STATEMENT`` and
+``run(*, quick, rng, store_dir, progress) -> list[CheckResult]``, then add one
+line to :data:`CHECKS`. Run everything with ``python -m proofs_check``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from slth import InputError
+
+from ._core import (
+    VERDICTS,
+    CheckResult,
+    Threshold,
+    Verdict,
+    format_table,
+    overall_verdict,
+    rate_verdict,
+    results_to_json,
+    results_to_markdown,
+    threshold_bracket,
+    trials_needed,
+)
+
+__all__ = [
+    "CHECKS",
+    "VERDICTS",
+    "CheckResult",
+    "Threshold",
+    "Verdict",
+    "format_table",
+    "load_check",
+    "overall_verdict",
+    "rate_verdict",
+    "results_to_json",
+    "results_to_markdown",
+    "run_checks",
+    "threshold_bracket",
+    "trials_needed",
+]
+
+#: Registry: check name -> module (imported only when the check runs).
+#: One line per theorem check.
+CHECKS: dict[str, str] = {
+    "lueker1998": "proofs_check.lueker1998",
+}
+
+
+def load_check(name: str) -> ModuleType:
+    """Import the module of the check ``name`` (a key of :data:`CHECKS`)."""
+    if name not in CHECKS:
+        raise InputError(f"`name` must be one of {sorted(CHECKS)}; received {name!r}")
+    return importlib.import_module(CHECKS[name])
+
+
+def run_checks(
+    names: Sequence[str] | None = None,
+    *,
+    quick: bool = False,
+    rng: int = 0,
+    store_dir: str | Path | None = None,
+    progress: bool | None = None,
+) -> list[CheckResult]:
+    """Run the registered checks ``names`` (all when None), in registry order.
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Keys of :data:`CHECKS`.
+    quick : bool, default False
+        Each check's quick mode (all of them together under a minute on 2 cores).
+    rng : int, default 0
+        Base seed, passed to every check.
+    store_dir : path-like, optional
+        Folder of the checks' resumable results files.
+    progress : bool or None
+        Progress bars on stderr (None: when stderr is a terminal).
+
+    Returns
+    -------
+    list of CheckResult
+    """
+    selected = list(CHECKS) if names is None else [n for n in CHECKS if n in set(names)]
+    for n in names or ():
+        load_check(n)  # validates the name
+    results: list[CheckResult] = []
+    for name in selected:
+        results.extend(
+            load_check(name).run(quick=quick, rng=rng, store_dir=store_dir, progress=progress)
+        )
+    return results

@@ -1,0 +1,410 @@
+"""Lueker (1998): random subset sums cover every target at once.
+
+Theorem (Lueker 1998, Random Structures & Algorithms 12(1):51-62; the
+corollary on approximating every target, in the form restated by Pensia et
+al., NeurIPS 2020, for U[-1, 1] samples). Let X_1, ..., X_n be i.i.d. with a
+density that contains a uniform component. There is a constant C such that,
+for every eps in (0, 1), if n >= C ln(2/eps) then with probability at least
+1 - eps *every* z in [-1, 1] has a subset S with |z - sum_{i in S} X_i| <= eps.
+The paper gives no value for C.
+
+Products (Pensia, Rajput, Nagle, Vishwakarma, Papailiopoulos, NeurIPS 2020,
+Corollary 1): for X ~ U[0, 1] and Y ~ U[-1, 1] the law of XY, mixed 50/50 with a
+point mass at 0, contains a U[-1/2, 1/2] component of weight ln(2)/4, so the
+theorem applies to products of two uniform weights (with a larger C).
+
+What is measured
+----------------
+The event of the theorem is ``coverage(X_1..X_n) <= eps`` where coverage is
+``sup_{z in [-1, 1]} min_S |z - sum_S X_i|``, computed exactly by
+:func:`slth.subset_sum.coverage_batch` (all 2^n sums, n <= COVERAGE_MAX_N = 24).
+
+Design: one sample vector of length ``n_max`` per trial, its prefixes serving
+every n. Adding a value never increases the coverage, so each trial has a
+first covering size ``T = min{n : coverage(X_1..X_n) <= eps}`` and the success
+rate at n is ``P(T <= n)``, nondecreasing in n. :func:`first_covering_n`
+computes T by scanning n upwards and recomputing only the trials not yet
+covered, about twice the cost of one coverage at T per trial, which is what
+makes eps = 1e-3 (thousands of trials near n = 20) affordable.
+
+Claim tested, for a given C: ``P(coverage <= eps) >= 1 - eps`` at
+``n = ceil(C ln(2/eps))``. When that n exceeds the scan (``n_max``), the rate at
+``n_max`` is a lower bound on it (prefix argument): the check can then say
+"consistent" or "inconclusive", never "violated".
+
+Empirical constant: ``C_emp = n* / ln(2/eps)`` where ``n*`` is the smallest
+integer n with ``P(coverage <= eps) >= 1 - eps`` (so the statement holds at
+n = C_emp ln(2/eps)). Point estimate: the smallest n whose measured rate reaches
+1 - eps. Bracket (95%): ``[n_low, n_high] / ln(2/eps)`` with ``n_low`` one more
+than the largest n whose upper Clopper–Pearson end is below 1 - eps and
+``n_high`` the smallest n whose lower end reaches it (see
+:func:`proofs_check._core.threshold_bracket`); ``n_high`` is None ("?") when
+no n <= n_max is shown sufficient.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slth import InputError
+from slth.subset_sum import COVERAGE_MAX_N, DISTRIBUTIONS, coverage_batch, sample
+from slth.sweeps import run_sweep
+
+from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, threshold_bracket, trials_needed
+
+__all__ = [
+    "DEFAULT_C",
+    "EPS",
+    "NAME",
+    "PAPER",
+    "STATEMENT",
+    "check",
+    "first_covering_n",
+    "first_n_samples",
+    "run",
+]
+
+NAME = "lueker1998"
+PAPER = (
+    "Lueker 1998, Random Struct. Algorithms 12(1):51-62 (every-target corollary, as restated "
+    "by Pensia et al. NeurIPS 2020); products: Pensia et al. 2020, Cor. 1"
+)
+STATEMENT = (
+    "For X_1..X_n i.i.d. with a uniform component (U[-1,1]; products U[0,1]*U[-1,1]) and "
+    "n >= C ln(2/eps), with probability >= 1 - eps every z in [-1,1] is within eps of a "
+    "subset sum; C is not given."
+)
+
+#: Tolerances checked by :func:`run`.
+EPS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
+
+#: C tested by default: round values above the empirical constants measured at
+#: eps = 0.1 (about 3.7 for U[-1, 1], 6 for products). The theorem leaves C free;
+#: the empirical constant reported beside the verdict is the informative number.
+DEFAULT_C: dict[str, float] = {"uniform": 4.0, "product": 8.0}
+
+#: Trials and scan ceiling of :func:`run` (quick: under a minute on 2 cores).
+QUICK: dict[str, Any] = {"n_max": 22, "trials": {1e-1: 300, 1e-2: 600, 1e-3: 600}}
+FULL: dict[str, Any] = {"n_max": COVERAGE_MAX_N, "trials": {1e-1: 2000, 1e-2: 5000, 1e-3: 10000}}
+
+_CHUNK = 250
+
+
+def first_covering_n(
+    values: np.ndarray, eps: float, *, interval: tuple[float, float] = (-1.0, 1.0)
+) -> np.ndarray:
+    """Smallest prefix length whose subset sums cover ``interval`` within ``eps``, per row.
+
+    Parameters
+    ----------
+    values : array_like
+        float[B, n_max], one sample vector per row, ``n_max <= COVERAGE_MAX_N``.
+    eps : float
+        Tolerance > 0.
+    interval : (float, float), default (-1.0, 1.0)
+        Targets to cover.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64[B]: ``min{n : coverage(values[b, :n]) <= eps}``, or ``n_max + 1``
+        when no prefix covers.
+    """
+    vals = np.asarray(values, dtype=np.float64)
+    if vals.ndim != 2:
+        raise InputError(
+            f"`values` must be 2-D (B, n_max); received an array of shape {vals.shape}"
+        )
+    n_rows, n_max = vals.shape
+    out = np.full(n_rows, n_max + 1, dtype=np.int64)
+    active = np.arange(n_rows)
+    for n in range(1, n_max + 1):
+        if active.size == 0:
+            break
+        ok = coverage_batch(vals[active, :n], interval=interval) <= eps
+        out[active[ok]] = n
+        active = active[~ok]
+    return out
+
+
+def _chunk_task(config: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    values = sample(config["distribution"], (config["size"], config["n_max"]), rng=rng)
+    first = first_covering_n(values, config["eps"], interval=tuple(config["interval"]))
+    return {"first_n": first.tolist()}
+
+
+def first_n_samples(
+    distribution: str,
+    eps: float,
+    *,
+    trials: int,
+    n_max: int = COVERAGE_MAX_N,
+    interval: tuple[float, float] = (-1.0, 1.0),
+    rng: int = 0,
+    store: str | Path | None = None,
+    progress: bool | None = None,
+    chunk_size: int = _CHUNK,
+) -> np.ndarray:
+    """First covering size T of ``trials`` seeded trials (resumable through ``store``).
+
+    Trials run in chunks of ``chunk_size``; chunk ``i`` is one sweep row whose
+    seed derives from ``rng`` and its configuration, so a run with more trials
+    reuses the chunks of a smaller one.
+
+    Parameters
+    ----------
+    distribution : str
+        A name from :data:`slth.subset_sum.DISTRIBUTIONS`.
+    eps : float
+        Tolerance in (0, 1).
+    trials : int
+        Number of trials >= 1.
+    n_max : int, default COVERAGE_MAX_N
+        Longest prefix scanned, in [1, COVERAGE_MAX_N].
+    interval : (float, float), default (-1.0, 1.0)
+        Targets to cover.
+    rng : int, default 0
+        Base seed of the sweep.
+    store : path-like, optional
+        JSON Lines results file (see :mod:`slth.sweeps`).
+    progress : bool or None
+        Progress bar on stderr (None: when stderr is a terminal).
+    chunk_size : int, default 250
+        Trials per sweep row.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64[trials], values in [1, n_max + 1] (``n_max + 1``: not covered by n_max).
+    """
+    if distribution not in DISTRIBUTIONS:
+        raise InputError(
+            f"`distribution` must be one of {DISTRIBUTIONS}; received {distribution!r}"
+        )
+    if not 0.0 < float(eps) < 1.0:
+        raise InputError(f"`eps` must lie in (0, 1); received {eps!r}")
+    if not 1 <= int(n_max) <= COVERAGE_MAX_N:
+        raise InputError(f"`n_max` must be an int in [1, {COVERAGE_MAX_N}]; received {n_max!r}")
+    if int(trials) < 1 or int(chunk_size) < 1:
+        raise InputError(
+            f"`trials` and `chunk_size` must be ints >= 1; received {trials!r}, {chunk_size!r}"
+        )
+    sizes = [int(chunk_size)] * (int(trials) // int(chunk_size))
+    if int(trials) % int(chunk_size):
+        sizes.append(int(trials) % int(chunk_size))
+    configs = [
+        {
+            "check": NAME,
+            "distribution": distribution,
+            "eps": float(eps),
+            "n_max": int(n_max),
+            "interval": [float(interval[0]), float(interval[1])],
+            "chunk": i,
+            "size": s,
+        }
+        for i, s in enumerate(sizes)
+    ]
+    res = run_sweep(
+        _chunk_task,
+        configs,
+        path=store,
+        rng=rng,
+        progress=progress,
+        desc=f"{NAME} {distribution} eps={eps:g}",
+    )
+    return np.concatenate([np.asarray(r["first_n"], dtype=np.int64) for r in res.results])
+
+
+def check(
+    distribution: str = "uniform",
+    eps: float = 0.1,
+    *,
+    C: float | None = None,
+    trials: int = 2000,
+    n_max: int = COVERAGE_MAX_N,
+    interval: tuple[float, float] = (-1.0, 1.0),
+    violation_factor: float = VIOLATION_FACTOR,
+    confidence: float = 0.95,
+    rng: int = 0,
+    store: str | Path | None = None,
+    progress: bool | None = None,
+    chunk_size: int = _CHUNK,
+) -> CheckResult:
+    """Check Lueker's statement for one law and one eps, with the constant ``C``.
+
+    Parameters
+    ----------
+    distribution : str, default "uniform"
+        Sample law, a name from :data:`slth.subset_sum.DISTRIBUTIONS`.
+    eps : float, default 0.1
+        Tolerance and failure probability of the statement, in (0, 1).
+    C : float, optional
+        Constant of the statement; the claim is tested at n = ceil(C ln(2/eps)).
+        Defaults to :data:`DEFAULT_C` for the law (required for other laws).
+        An under-sized C (e.g. 0.3) must come out "violated".
+    trials : int, default 2000
+        Seeded independent trials (each one sample vector of length ``n_max``).
+    n_max : int, default COVERAGE_MAX_N
+        Longest prefix scanned for the empirical constant (cost ~ 2^n_max per
+        uncovered trial).
+    interval : (float, float), default (-1.0, 1.0)
+        Targets that must all be covered.
+    violation_factor : float, default 2.0
+        Size of the violation a "consistent" verdict must exclude (see
+        :mod:`proofs_check._core`).
+    confidence : float, default 0.95
+        Level of the Clopper–Pearson intervals and of the constant's bracket.
+    rng : int, default 0
+        Base seed (trials are resumable rows of :mod:`slth.sweeps`).
+    store : path-like, optional
+        Results file for resuming.
+    progress : bool or None
+        Progress bar on stderr (None: when stderr is a terminal).
+    chunk_size : int, default 250
+        Trials per resumable row.
+
+    Returns
+    -------
+    CheckResult
+        ``measured`` is the success rate at n = ceil(C ln(2/eps)) (a lower bound,
+        from the prefix of length ``n_max``, when that n exceeds ``n_max``);
+        ``empirical_constant`` and ``constant_interval`` as in the module doc.
+    """
+    t0 = time.perf_counter()
+    if C is None:
+        if distribution not in DEFAULT_C:
+            raise InputError(
+                f"`C` must be given for distribution {distribution!r} "
+                f"(defaults exist for {sorted(DEFAULT_C)}); received None"
+            )
+        C = DEFAULT_C[distribution]
+    if not (math.isfinite(float(C)) and float(C) > 0):
+        raise InputError(f"`C` must be a finite number > 0; received {C!r}")
+    log_factor = math.log(2.0 / float(eps))
+    n_claim = max(1, math.ceil(float(C) * log_factor - 1e-12))
+    first = first_n_samples(
+        distribution,
+        eps,
+        trials=trials,
+        n_max=n_max,
+        interval=interval,
+        rng=rng,
+        store=store,
+        progress=progress,
+        chunk_size=chunk_size,
+    )
+    n_trials = int(first.size)
+    claimed = 1.0 - float(eps)
+    successes = {n: int(np.count_nonzero(first <= n)) for n in range(1, int(n_max) + 1)}
+    if n_claim <= n_max:
+        k_low = k_high = successes[n_claim]
+        measured_is = "exact"
+    else:
+        k_low, k_high = successes[int(n_max)], n_trials
+        measured_is = "lower bound"
+    verdict, interval_ci, reason = rate_verdict(
+        k_low, k_high, n_trials, claimed, violation_factor=violation_factor, confidence=confidence
+    )
+    if measured_is == "lower bound":
+        reason += f" (n = {n_claim} > n_max = {n_max}: rate at n_max is a lower bound)"
+    thr = threshold_bracket(successes, n_trials, claimed, confidence=confidence)
+    c_hat = thr.n_hat / log_factor if thr.n_hat is not None else None
+    c_int = (thr.n_low / log_factor, thr.n_high / log_factor if thr.n_high is not None else None)
+    details: dict[str, Any] = {
+        "n": n_claim,
+        "C": float(C),
+        "eps": float(eps),
+        "distribution": distribution,
+        "log_factor": log_factor,
+        "n_max": int(n_max),
+        "interval": [float(interval[0]), float(interval[1])],
+        "measured_is": measured_is,
+        "successes_low": int(k_low),
+        "successes_high": int(k_high),
+        "threshold": {"n_hat": thr.n_hat, "n_low": thr.n_low, "n_high": thr.n_high},
+        "constant_scan_max": int(n_max) / log_factor,
+        "successes_by_n": {str(n): k for n, k in successes.items()},
+        "trials_needed": trials_needed(
+            claimed, violation_factor=violation_factor, confidence=confidence
+        ),
+        "violation_factor": float(violation_factor),
+        "seed": rng,
+    }
+    return CheckResult(
+        name=NAME,
+        case=f"{distribution}, eps={eps:g}",
+        paper=PAPER,
+        statement=STATEMENT,
+        claim=(
+            f"P(coverage <= {eps:g}) >= {claimed:g} at n = ceil({float(C):g} ln(2/eps)) = {n_claim}"
+        ),
+        claimed=claimed,
+        measured=k_low / n_trials,
+        interval=interval_ci,
+        confidence=float(confidence),
+        trials=n_trials,
+        empirical_constant=c_hat,
+        constant_interval=c_int,
+        verdict=verdict,
+        reason=reason,
+        details=details,
+        runtime_s=time.perf_counter() - t0,
+    )
+
+
+def run(
+    *,
+    quick: bool = False,
+    rng: int = 0,
+    store_dir: str | Path | None = None,
+    progress: bool | None = None,
+    distributions: Sequence[str] = ("uniform", "product"),
+    eps_values: Sequence[float] | None = None,
+) -> list[CheckResult]:
+    """All cases of the check: each law in ``distributions`` and each eps in ``eps_values``.
+
+    Parameters
+    ----------
+    quick : bool, default False
+        Fewer trials and a scan to n = 22 (:data:`QUICK`) instead of :data:`FULL`.
+    rng : int, default 0
+        Base seed.
+    store_dir : path-like, optional
+        Folder of the resumable results file ``lueker1998[_quick].jsonl``.
+    progress : bool or None
+        Progress bars on stderr (None: when stderr is a terminal).
+    distributions : sequence of str
+        Laws checked, each with a :data:`DEFAULT_C` entry.
+    eps_values : sequence of float, optional
+        Tolerances checked (default :data:`EPS`; trial counts from the mode's
+        table, else 1000).
+
+    Returns
+    -------
+    list of CheckResult
+    """
+    mode = QUICK if quick else FULL
+    store = None
+    if store_dir is not None:
+        store = Path(store_dir) / f"{NAME}{'_quick' if quick else ''}.jsonl"
+    out = []
+    for dist in distributions:
+        for eps in EPS if eps_values is None else eps_values:
+            out.append(
+                check(
+                    dist,
+                    eps,
+                    trials=mode["trials"].get(eps, 1000),
+                    n_max=mode["n_max"],
+                    rng=rng,
+                    store=store,
+                    progress=progress,
+                )
+            )
+    return out
