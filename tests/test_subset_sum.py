@@ -20,8 +20,11 @@ from slth.subset_sum import (
     _kernels,
     coverage,
     coverage_batch,
+    covers,
+    covers_batch,
     eps_direct_length,
     eps_prefix_length,
+    first_covering_n,
     sample,
     solve,
     solve_batch,
@@ -242,6 +245,44 @@ def test_coverage_batch_rows_and_known_values():
     np.testing.assert_allclose(coverage_batch(v), [coverage(r) for r in v], atol=0, rtol=0)
 
 
+@given(
+    hnp.arrays(np.float64, st.integers(1, 12), elements=st.floats(-1, 1, width=64)),
+    st.floats(1e-3, 0.5),
+    st.tuples(st.floats(-2, 0), st.floats(0, 2)),
+)
+def test_covers_matches_exact_coverage(values, eps, interval):
+    exact = ref.coverage_reference(values, interval)
+    assume_no_tie = abs(exact - eps) > 1e-9
+    if assume_no_tie:
+        assert covers(values, eps, interval=interval) == (exact <= eps)
+
+
+def test_covers_batch_and_first_covering_n_against_reference():
+    rng = np.random.default_rng(13)
+    v = rng.uniform(-1, 1, (60, 14))
+    eps = 0.02
+    got = first_covering_n(v, eps)
+    cov = np.array([[ref.coverage_reference(row[:n]) for n in range(1, 15)] for row in v])
+    ok = cov <= eps
+    expected = np.where(ok.any(axis=1), ok.argmax(axis=1) + 1, 15)
+    assert np.array_equal(got, expected)
+    # monotone in n, as Lueker's event must be
+    assert np.all(np.diff(ok.astype(int), axis=1) >= 0)
+    np.testing.assert_array_equal(covers_batch(v[:, :10], eps), ok[:, 9])
+
+
+def test_covers_beyond_exact_enumeration():
+    # n = 32: the decision agrees with the exact coverage of a cheaper equivalent check:
+    # covering [-1, 1] at eps is implied by covering with its first 24 values
+    rng = np.random.default_rng(14)
+    v = rng.uniform(-1, 1, (20, 32))
+    c24 = coverage_batch(v[:, :24]) <= 1e-4
+    c32 = covers_batch(v, 1e-4)
+    assert np.all(c32[c24])
+    assert c32.mean() >= c24.mean()
+    assert first_covering_n(v, 1e-4).max() <= 33
+
+
 def test_success_probability_reproducible_and_monotone():
     a = success_probability(14, 0.01, trials=200, rng=11)
     b = success_probability(14, 0.01, trials=200, rng=11)
@@ -300,6 +341,10 @@ BAD_INPUTS = [
     ("coverage past limit", lambda: coverage(np.ones(COVERAGE_MAX_N + 1)), LimitError, "`values`"),
     ("coverage interval", lambda: coverage([1.0], interval=(1.0, -1.0)), InputError, "`interval`"),
     ("success n", lambda: success_probability(0, 0.1, trials=3, rng=0), InputError, "`n`"),
+    ("covers past limit", lambda: covers(np.ones(41), 0.1), LimitError, "`values`"),
+    ("covers eps", lambda: covers(np.ones(3), 0.0), InputError, "`eps`"),
+    ("first n_min", lambda: first_covering_n(np.ones((2, 3)), 0.1, n_min=0), InputError,
+     "`n_min`"),
     ("success trials", lambda: success_probability(4, 0.1, trials=0, rng=0), InputError,
      "`trials`"),
     ("distribution", lambda: sample("cauchy", 3, rng=0), InputError, "`distribution`"),

@@ -7,7 +7,16 @@ live in :mod:`slth.subset_sum.reference`.
 """
 
 from ..stats import Estimate
-from .coverage import COVERAGE_MAX_N, coverage, coverage_batch, success_probability
+from .coverage import (
+    COVERAGE_MAX_N,
+    COVERS_MAX_N,
+    coverage,
+    coverage_batch,
+    covers,
+    covers_batch,
+    first_covering_n,
+    success_probability,
+)
 from .distributions import DISTRIBUTIONS, sample
 from .law import LawRow, format_law_table, law_reference, optimal_error_law
 from .solve import (
@@ -23,6 +32,7 @@ from .solve import (
 
 __all__ = [
     "COVERAGE_MAX_N",
+    "COVERS_MAX_N",
     "DISTRIBUTIONS",
     "EXACT_MAX_N",
     "METHODS",
@@ -32,8 +42,11 @@ __all__ = [
     "SubsetSumResult",
     "coverage",
     "coverage_batch",
+    "covers",
+    "covers_batch",
     "eps_direct_length",
     "eps_prefix_length",
+    "first_covering_n",
     "format_law_table",
     "law_reference",
     "optimal_error_law",

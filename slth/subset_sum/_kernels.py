@@ -527,3 +527,160 @@ def masked_sums_shared(values, masks, out):
             if masks[r, i]:
                 s += values[i]
         out[r] = s
+
+
+# ----------------------------------------------------------------------------
+# coverage as a decision: does every target in [lo, hi] have a sum within eps?
+
+
+@nb.njit(cache=True)
+def _eps_intervals(B, eps, Ilo, Ihi):
+    """Merge the closed intervals [b - eps, b + eps] of sorted B; returns their count."""
+    m = 0
+    cur_lo = B[0] - eps
+    cur_hi = B[0] + eps
+    for j in range(1, B.shape[0]):
+        b_lo = B[j] - eps
+        if b_lo <= cur_hi:
+            cur_hi = B[j] + eps
+        else:
+            Ilo[m] = cur_lo
+            Ihi[m] = cur_hi
+            m += 1
+            cur_lo = b_lo
+            cur_hi = B[j] + eps
+    Ilo[m] = cur_lo
+    Ihi[m] = cur_hi
+    return m + 1
+
+
+@nb.njit(cache=True)
+def covers_one(vals, n, lo, hi, eps, bufA, bufB, work, Ilo, Ihi):
+    """True when every z in [lo, hi] lies within eps of a subset sum of ``vals[:n]``.
+
+    Meet in the middle without materialising the 2^n sums: B_eps, the union of
+    the intervals [b - eps, b + eps] over the sorted sums b of the second half,
+    is built once; the uncovered part of [lo, hi] (a list of holes) starts as
+    the whole interval and, for each sum a of the first half (smallest |a|
+    first), loses a + B_eps. Stops as soon as no hole is left. Holes shrink
+    geometrically once a few shifts have been applied, so this costs about
+    2^(n/2) log 2^(n/2) per instance instead of sorting all 2^n sums.
+    """
+    n1 = n // 2
+    offA = sorted_sums(vals, 0, n1, bufA, work)
+    offB = sorted_sums(vals, n1, n, bufB, work)
+    na = 1 << n1
+    A = bufA[offA : offA + na]
+    B = bufB[offB : offB + (1 << (n - n1))]
+    m = _eps_intervals(B, eps, Ilo, Ihi)
+    cap = 64
+    H1 = np.empty(cap, np.float64)
+    H2 = np.empty(cap, np.float64)
+    G1 = np.empty(cap, np.float64)
+    G2 = np.empty(cap, np.float64)
+    H1[0] = lo
+    H2[0] = hi
+    nh = 1
+    # visit A by increasing |a|: walk outwards from the first non-negative sum
+    up = np.searchsorted(A, 0.0)
+    down = up - 1
+    for _ in range(na):
+        if up < na and (down < 0 or abs(A[up]) <= abs(A[down])):
+            a = A[up]
+            up += 1
+        else:
+            a = A[down]
+            down -= 1
+        ng = 0
+        for h in range(nh):
+            h1 = H1[h]
+            h2 = H2[h]
+            # first interval whose shifted right end reaches h1
+            k = np.searchsorted(Ihi[:m], h1 - a)
+            x = h1
+            touched = False
+            while k < m and Ilo[k] + a <= h2:
+                c = Ilo[k] + a
+                d = Ihi[k] + a
+                touched = True
+                if c > x:
+                    if ng + 2 > G1.shape[0]:
+                        G1n = np.empty(2 * G1.shape[0], np.float64)
+                        G2n = np.empty(2 * G1.shape[0], np.float64)
+                        G1n[:ng] = G1[:ng]
+                        G2n[:ng] = G2[:ng]
+                        G1, G2 = G1n, G2n
+                    G1[ng] = x
+                    G2[ng] = c
+                    ng += 1
+                if d > x:
+                    x = d
+                if x >= h2:
+                    break
+                k += 1
+            if not touched or x < h2:
+                if ng + 1 > G1.shape[0]:
+                    G1n = np.empty(2 * G1.shape[0], np.float64)
+                    G2n = np.empty(2 * G1.shape[0], np.float64)
+                    G1n[:ng] = G1[:ng]
+                    G2n[:ng] = G2[:ng]
+                    G1, G2 = G1n, G2n
+                G1[ng] = x if touched else h1
+                G2[ng] = h2
+                ng += 1
+        if ng == 0:
+            return True
+        H1, G1 = G1, H1
+        H2, G2 = G2, H2
+        nh = ng
+    return False
+
+
+@nb.njit(cache=True, parallel=True)
+def first_covering_batch(values, lo, hi, eps, n_min, out, nthreads):
+    """Per row, the smallest n in [n_min, n_max] whose prefix covers [lo, hi] within eps.
+
+    Scans n upwards with :func:`covers_one` (cost about 2^(n/2) per step, so
+    the scan costs a few times its last step); ``n_max + 1`` when no prefix
+    covers. Coverage can only improve when a value is added, so the first
+    covering prefix is the threshold.
+    """
+    nb_inst, n_max = values.shape
+    chunk = (nb_inst + nthreads - 1) // nthreads
+    cap = 1 << (n_max - n_max // 2)
+    for c in nb.prange(nthreads):
+        first = c * chunk
+        last = min(nb_inst, first + chunk)
+        if first >= last:
+            continue
+        bufA = np.empty(2 * cap, np.float64)
+        bufB = np.empty(2 * cap, np.float64)
+        work = np.empty(cap, np.float64)
+        Ilo = np.empty(cap, np.float64)
+        Ihi = np.empty(cap, np.float64)
+        for r in range(first, last):
+            row = values[r]
+            k = n_min
+            while k <= n_max and not covers_one(row, k, lo, hi, eps, bufA, bufB, work, Ilo, Ihi):
+                k += 1
+            out[r] = k
+
+
+@nb.njit(cache=True, parallel=True)
+def covers_batch(values, lo, hi, eps, out, nthreads):
+    """out[b] = :func:`covers_one` on the whole row b."""
+    nb_inst, n = values.shape
+    chunk = (nb_inst + nthreads - 1) // nthreads
+    cap = 1 << (n - n // 2)
+    for c in nb.prange(nthreads):
+        first = c * chunk
+        last = min(nb_inst, first + chunk)
+        if first >= last:
+            continue
+        bufA = np.empty(2 * cap, np.float64)
+        bufB = np.empty(2 * cap, np.float64)
+        work = np.empty(cap, np.float64)
+        Ilo = np.empty(cap, np.float64)
+        Ihi = np.empty(cap, np.float64)
+        for r in range(first, last):
+            out[r] = covers_one(values[r], n, lo, hi, eps, bufA, bufB, work, Ilo, Ihi)

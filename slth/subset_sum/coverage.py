@@ -20,10 +20,21 @@ from . import _kernels
 from .distributions import sample
 from .solve import _as_float_array, _check_eps, _threads
 
-__all__ = ["COVERAGE_MAX_N", "coverage", "coverage_batch", "success_probability"]
+__all__ = [
+    "COVERAGE_MAX_N",
+    "COVERS_MAX_N",
+    "coverage",
+    "coverage_batch",
+    "covers",
+    "covers_batch",
+    "first_covering_n",
+    "success_probability",
+]
 
 #: coverage enumerates and sorts all 2^n sums: n <= 24 (two 128 MB buffers per thread).
 COVERAGE_MAX_N = 24
+#: covers / first_covering_n work on the halves' sums only (2^20 floats per half at n = 40).
+COVERS_MAX_N = 40
 
 
 def _check_interval(interval: tuple[float, float]) -> tuple[float, float]:
@@ -80,6 +91,113 @@ def coverage(values: np.ndarray, *, interval: tuple[float, float] = (-1.0, 1.0))
     return float(coverage_batch(vals[None, :], interval=interval)[0])
 
 
+def _check_eps_required(eps: float) -> float:
+    eps_f = _check_eps(eps)
+    if eps_f is None:
+        raise InputError("`eps` must be a finite number > 0; received None")
+    return eps_f
+
+
+def _covers_values(values: np.ndarray, name: str = "values") -> np.ndarray:
+    vals = _as_float_array(name, values, (2,))
+    n = vals.shape[1]
+    if n == 0:
+        raise ShapeError(f"`{name}` must hold at least one value per row; received n=0")
+    if n > COVERS_MAX_N:
+        raise LimitError(
+            f"`{name}` must have n <= {COVERS_MAX_N} values per row (covers and "
+            f"first_covering_n keep the 2^(n/2) sums of each half); received n={n}"
+        )
+    return np.ascontiguousarray(vals)
+
+
+def covers_batch(
+    values: np.ndarray, eps: float, *, interval: tuple[float, float] = (-1.0, 1.0)
+) -> np.ndarray:
+    """:func:`covers` for every row of ``values`` (float[B, n]); returns bool[B]."""
+    vals = _covers_values(values)
+    lo, hi = _check_interval(interval)
+    out = np.empty(vals.shape[0], dtype=np.bool_)
+    _kernels.covers_batch(vals, lo, hi, _check_eps_required(eps), out, _threads())
+    return out
+
+
+def covers(
+    values: np.ndarray, eps: float, *, interval: tuple[float, float] = (-1.0, 1.0)
+) -> bool:
+    """Whether every target in ``interval`` has a subset sum within ``eps``.
+
+    The event of Lueker's theorem, ``coverage(values) <= eps``, decided without
+    enumerating the 2^n sums: the union of the intervals [b - eps, b + eps]
+    over the sums b of one half is built once, and the uncovered part of the
+    interval loses that union shifted by each sum a of the other half, until
+    nothing is left. About 2^(n/2) work instead of 2^n, so n <= ``COVERS_MAX_N``
+    (40) instead of ``COVERAGE_MAX_N`` (24). Agrees with
+    ``coverage(values, interval=interval) <= eps`` except on exact ties (a sum at
+    distance exactly eps from the worst target), where float64 rounding of the
+    shifted interval ends may decide either way.
+
+    Parameters
+    ----------
+    values : array_like
+        float[n], 1 <= n <= ``COVERS_MAX_N``.
+    eps : float
+        Tolerance > 0.
+    interval : (float, float), default (-1.0, 1.0)
+        Targets that must all be covered, ``low <= high``.
+
+    Returns
+    -------
+    bool
+    """
+    vals = _as_float_array("values", values, (1,))
+    return bool(covers_batch(vals[None, :], eps, interval=interval)[0])
+
+
+def first_covering_n(
+    values: np.ndarray,
+    eps: float,
+    *,
+    interval: tuple[float, float] = (-1.0, 1.0),
+    n_min: int = 1,
+) -> np.ndarray:
+    """Per row, the shortest prefix whose subset sums cover ``interval`` within ``eps``.
+
+    Adding a value never worsens coverage, so ``P(first_covering_n <= n)`` is
+    Lueker's success probability at n for every n at once, from one sample
+    vector per trial. Prefixes shorter than ``log2((high - low) / (2 eps))``
+    cannot cover (2^n intervals of length 2 eps) and are skipped.
+
+    Parameters
+    ----------
+    values : array_like
+        float[B, n_max], one sample vector per row, ``n_max <= COVERS_MAX_N``.
+    eps : float
+        Tolerance > 0.
+    interval : (float, float), default (-1.0, 1.0)
+        Targets to cover.
+    n_min : int, default 1
+        Shortest prefix considered (>= 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64[B]: ``min{n >= n_min : covers(values[b, :n], eps)}``, or
+        ``n_max + 1`` when no prefix covers.
+    """
+    vals = _covers_values(values)
+    lo, hi = _check_interval(interval)
+    eps_f = _check_eps_required(eps)
+    if isinstance(n_min, bool) or not isinstance(n_min, (int, np.integer)) or n_min < 1:
+        raise InputError(f"`n_min` must be an int >= 1; received {n_min!r}")
+    start = int(n_min)
+    if hi > lo:
+        start = max(start, math.ceil(math.log2((hi - lo) / (2.0 * eps_f))))
+    out = np.empty(vals.shape[0], dtype=np.int64)
+    _kernels.first_covering_batch(vals, lo, hi, eps_f, max(start, 1), out, _threads())
+    return out
+
+
 def success_probability(
     n: int,
     eps: float,
@@ -100,7 +218,7 @@ def success_probability(
     Parameters
     ----------
     n : int
-        Samples per trial, 1 <= n <= ``COVERAGE_MAX_N``.
+        Samples per trial, 1 <= n <= ``COVERS_MAX_N``.
     eps : float
         Tolerance > 0.
     distribution : str, default "uniform"
@@ -119,14 +237,12 @@ def success_probability(
     Estimate
         Successes, trials, rate and its Clopper–Pearson interval.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= COVERAGE_MAX_N:
-        raise InputError(f"`n` must be an int in [1, {COVERAGE_MAX_N}]; received {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= COVERS_MAX_N:
+        raise InputError(f"`n` must be an int in [1, {COVERS_MAX_N}]; received {n!r}")
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
         raise InputError(f"`trials` must be an int >= 1; received {trials!r}")
-    eps_f = _check_eps(eps)
-    if eps_f is None:
-        raise InputError("`eps` must be a finite number > 0; received None")
+    eps_f = _check_eps_required(eps)
     gen = as_generator(rng)
     draws = sample(distribution, (int(trials), int(n)), rng=gen)
-    cov = coverage_batch(draws, interval=interval)
-    return estimate(int(np.count_nonzero(cov <= eps_f)), int(trials), confidence)
+    ok = covers_batch(draws, eps_f, interval=interval)
+    return estimate(int(np.count_nonzero(ok)), int(trials), confidence)
