@@ -40,8 +40,8 @@ __all__ = ["CSV_COLUMNS", "NAME", "THRESHOLD_COLUMNS", "compute", "main", "plot"
 NAME = "subset_sum_success"
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "product")
 EPS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
-QUICK: dict[str, Any] = {"n_max": 22, "trials": {1e-1: 200, 1e-2: 400, 1e-3: 400}}
-FULL: dict[str, Any] = {"n_max": 24, "trials": {1e-1: 2000, 1e-2: 5000, 1e-3: 10000}}
+QUICK: dict[str, Any] = {"n_max": 28, "trials": {1e-1: 200, 1e-2: 400, 1e-3: 400}}
+FULL: dict[str, Any] = {"n_max": 36, "trials": {1e-1: 2000, 1e-2: 5000, 1e-3: 10000}}
 
 CSV_COLUMNS = (
     "distribution",
@@ -82,7 +82,7 @@ def compute(
     Parameters
     ----------
     n_max : int
-        Largest n (<= COVERAGE_MAX_N = 24).
+        Largest n (<= COVERS_MAX_N = 40).
     trials : mapping float -> int
         Trials for each eps (its keys are the eps values drawn).
     distributions : sequence of str

@@ -16,16 +16,17 @@ theorem applies to products of two uniform weights (with a larger C).
 What is measured
 ----------------
 The event of the theorem is ``coverage(X_1..X_n) <= eps`` where coverage is
-``sup_{z in [-1, 1]} min_S |z - sum_S X_i|``, computed exactly by
-:func:`slth.subset_sum.coverage_batch` (all 2^n sums, n <= COVERAGE_MAX_N = 24).
+``sup_{z in [-1, 1]} min_S |z - sum_S X_i|``, decided exactly by
+:func:`slth.subset_sum.first_covering_n` (meet in the middle over the halves'
+sums, n <= COVERS_MAX_N = 40).
 
 Design: one sample vector of length ``n_max`` per trial, its prefixes serving
 every n. Adding a value never increases the coverage, so each trial has a
 first covering size ``T = min{n : coverage(X_1..X_n) <= eps}`` and the success
-rate at n is ``P(T <= n)``, nondecreasing in n. :func:`first_covering_n`
-computes T by scanning n upwards and recomputing only the trials not yet
-covered, about twice the cost of one coverage at T per trial, which is what
-makes eps = 1e-3 (thousands of trials near n = 20) affordable.
+rate at n is ``P(T <= n)``, nondecreasing in n.
+:func:`slth.subset_sum.first_covering_n` computes T by scanning n upwards, a
+few times the cost of one decision at T per trial, which is what makes
+eps = 1e-3 (thousands of trials near n = 20-30) affordable.
 
 Claim tested, for a given C: ``P(coverage <= eps) >= 1 - eps`` at
 ``n = ceil(C ln(2/eps))``. When that n exceeds the scan (``n_max``), the rate at
@@ -53,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from slth import InputError
-from slth.subset_sum import COVERAGE_MAX_N, DISTRIBUTIONS, coverage_batch, sample
+from slth.subset_sum import COVERS_MAX_N, DISTRIBUTIONS, first_covering_n, sample
 from slth.sweeps import run_sweep
 
 from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, threshold_bracket, trials_needed
@@ -65,7 +66,6 @@ __all__ = [
     "PAPER",
     "STATEMENT",
     "check",
-    "first_covering_n",
     "first_n_samples",
     "run",
 ]
@@ -90,47 +90,10 @@ EPS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
 DEFAULT_C: dict[str, float] = {"uniform": 4.0, "product": 8.0}
 
 #: Trials and scan ceiling of :func:`run` (quick: under a minute on 2 cores).
-QUICK: dict[str, Any] = {"n_max": 22, "trials": {1e-1: 300, 1e-2: 600, 1e-3: 600}}
-FULL: dict[str, Any] = {"n_max": COVERAGE_MAX_N, "trials": {1e-1: 2000, 1e-2: 5000, 1e-3: 10000}}
+QUICK: dict[str, Any] = {"n_max": 32, "trials": {1e-1: 300, 1e-2: 600, 1e-3: 2000}}
+FULL: dict[str, Any] = {"n_max": COVERS_MAX_N, "trials": {1e-1: 2000, 1e-2: 5000, 1e-3: 10000}}
 
 _CHUNK = 250
-
-
-def first_covering_n(
-    values: np.ndarray, eps: float, *, interval: tuple[float, float] = (-1.0, 1.0)
-) -> np.ndarray:
-    """Smallest prefix length whose subset sums cover ``interval`` within ``eps``, per row.
-
-    Parameters
-    ----------
-    values : array_like
-        float[B, n_max], one sample vector per row, ``n_max <= COVERAGE_MAX_N``.
-    eps : float
-        Tolerance > 0.
-    interval : (float, float), default (-1.0, 1.0)
-        Targets to cover.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64[B]: ``min{n : coverage(values[b, :n]) <= eps}``, or ``n_max + 1``
-        when no prefix covers.
-    """
-    vals = np.asarray(values, dtype=np.float64)
-    if vals.ndim != 2:
-        raise InputError(
-            f"`values` must be 2-D (B, n_max); received an array of shape {vals.shape}"
-        )
-    n_rows, n_max = vals.shape
-    out = np.full(n_rows, n_max + 1, dtype=np.int64)
-    active = np.arange(n_rows)
-    for n in range(1, n_max + 1):
-        if active.size == 0:
-            break
-        ok = coverage_batch(vals[active, :n], interval=interval) <= eps
-        out[active[ok]] = n
-        active = active[~ok]
-    return out
 
 
 def _chunk_task(config: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
@@ -144,7 +107,7 @@ def first_n_samples(
     eps: float,
     *,
     trials: int,
-    n_max: int = COVERAGE_MAX_N,
+    n_max: int = COVERS_MAX_N,
     interval: tuple[float, float] = (-1.0, 1.0),
     rng: int = 0,
     store: str | Path | None = None,
@@ -165,8 +128,8 @@ def first_n_samples(
         Tolerance in (0, 1).
     trials : int
         Number of trials >= 1.
-    n_max : int, default COVERAGE_MAX_N
-        Longest prefix scanned, in [1, COVERAGE_MAX_N].
+    n_max : int, default COVERS_MAX_N
+        Longest prefix scanned, in [1, COVERS_MAX_N].
     interval : (float, float), default (-1.0, 1.0)
         Targets to cover.
     rng : int, default 0
@@ -189,8 +152,8 @@ def first_n_samples(
         )
     if not 0.0 < float(eps) < 1.0:
         raise InputError(f"`eps` must lie in (0, 1); received {eps!r}")
-    if not 1 <= int(n_max) <= COVERAGE_MAX_N:
-        raise InputError(f"`n_max` must be an int in [1, {COVERAGE_MAX_N}]; received {n_max!r}")
+    if not 1 <= int(n_max) <= COVERS_MAX_N:
+        raise InputError(f"`n_max` must be an int in [1, {COVERS_MAX_N}]; received {n_max!r}")
     if int(trials) < 1 or int(chunk_size) < 1:
         raise InputError(
             f"`trials` and `chunk_size` must be ints >= 1; received {trials!r}, {chunk_size!r}"
@@ -227,7 +190,7 @@ def check(
     *,
     C: float | None = None,
     trials: int = 2000,
-    n_max: int = COVERAGE_MAX_N,
+    n_max: int = COVERS_MAX_N,
     interval: tuple[float, float] = (-1.0, 1.0),
     violation_factor: float = VIOLATION_FACTOR,
     confidence: float = 0.95,
@@ -250,7 +213,7 @@ def check(
         An under-sized C (e.g. 0.3) must come out "violated".
     trials : int, default 2000
         Seeded independent trials (each one sample vector of length ``n_max``).
-    n_max : int, default COVERAGE_MAX_N
+    n_max : int, default COVERS_MAX_N
         Longest prefix scanned for the empirical constant (cost ~ 2^n_max per
         uncovered trial).
     interval : (float, float), default (-1.0, 1.0)
@@ -372,7 +335,7 @@ def run(
     Parameters
     ----------
     quick : bool, default False
-        Fewer trials and a scan to n = 22 (:data:`QUICK`) instead of :data:`FULL`.
+        Fewer trials and a scan to n = 32 (:data:`QUICK`) instead of :data:`FULL`.
     rng : int, default 0
         Base seed.
     store_dir : path-like, optional

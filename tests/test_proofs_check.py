@@ -26,7 +26,7 @@ from proofs_check import (
 from proofs_check import __main__ as cli
 from slth.errors import InputError
 from slth.stats import clopper_pearson
-from slth.subset_sum import coverage_batch, sample
+from slth.subset_sum import coverage_batch, first_covering_n, sample
 
 # ---------------------------------------------------------------- verdict rule
 
@@ -109,7 +109,7 @@ def test_threshold_bracket_covers_the_true_threshold():
 
 def test_first_covering_n_matches_direct_scan():
     values = sample("uniform", (40, 12), rng=3)
-    got = lueker1998.first_covering_n(values, 0.05)
+    got = first_covering_n(values, 0.05)
     cov = np.stack([coverage_batch(values[:, :n]) for n in range(1, 13)], axis=1)
     ok = cov <= 0.05
     want = np.where(ok.any(axis=1), ok.argmax(axis=1) + 1, 13)
@@ -178,7 +178,7 @@ def test_check_rejects_bad_input():
     with pytest.raises(InputError, match="`C`"):
         lueker1998.check("normal", 0.1, trials=10)
     with pytest.raises(InputError, match="`n_max`"):
-        lueker1998.check("uniform", 0.1, trials=10, n_max=30)
+        lueker1998.check("uniform", 0.1, trials=10, n_max=41)
 
 
 # ---------------------------------------------------------------- registry, report, CLI
