@@ -8,9 +8,10 @@ the approximation error and checks each theorem's bound numerically.
 ``import slth`` never imports torch; the torch backend lives in ``slth.torch``.
 """
 
-from . import nets, subset_sum, sweeps
+from . import bounds, constructions, evaluate, nets, subset_sum, sweeps
 from ._rng import as_generator, spawn
 from .errors import ConstructionError, InputError, LimitError, ShapeError, SLTHError
+from .evaluate import ErrorReport, approximation_error, certified_bound
 from .nets import MLP
 from .stats import Estimate, clopper_pearson, estimate
 from .ticket import Ticket
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MLP",
     "ConstructionError",
+    "ErrorReport",
     "Estimate",
     "InputError",
     "LimitError",
@@ -27,9 +29,14 @@ __all__ = [
     "ShapeError",
     "Ticket",
     "__version__",
+    "approximation_error",
     "as_generator",
+    "bounds",
+    "certified_bound",
     "clopper_pearson",
+    "constructions",
     "estimate",
+    "evaluate",
     "nets",
     "spawn",
     "subset_sum",

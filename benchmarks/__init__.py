@@ -1,0 +1,1 @@
+"""Speed tables of slth against its peers; each module runs as ``python -m benchmarks.<name>``."""

@@ -1,0 +1,578 @@
+"""The two-source-layers-per-target-layer skeleton shared by the MLP constructions.
+
+Both Pensia et al. (2020) and Malach et al. (2020) realise a target layer
+``W`` (``d_out x d_in``) with two random source layers, using
+``w x = w relu(x) - w relu(-x)``. This module holds what they share: input
+validation, the source layout (:func:`source_widths`), drawing or checking the
+source, gathering the candidate products of a layer as one ``(B, n)`` matrix
+(:func:`gather_layer`) and scattering the chosen subsets back into masks
+(:func:`scatter_layer`). All of it is vectorised numpy: no Python loop runs per
+target weight.
+
+Hidden layout of target layer ``i`` (``d_in -> d_out``, ``n`` units per part)
+---------------------------------------------------------------------------
+Source layer ``2i`` (weights ``A``, shape ``(m, d_in)``) and source layer
+``2i + 1`` (weights ``B``, shape ``(d_out, m)``) with ``m = 2 n d_in`` (and
+``2 n (d_in + 1)`` when the target layer has a bias):
+
+* hidden units ``j*2n .. j*2n + 2n - 1`` form block ``j``; its mask keeps at
+  most the entries ``A[j*2n + k, j]`` (block-diagonal: block j reads x_j only);
+* the units of a block are split by the sign of their first-layer weight
+  ``a_k = A[j*2n + k, j]``: a unit with ``a_k > 0`` outputs ``a_k relu(x_j)``
+  and serves the *positive part*, a unit with ``a_k < 0`` outputs
+  ``|a_k| relu(-x_j)`` and serves the *negative part*. About n units fall on
+  each side; each part's subset-sum instance takes the first ``n`` units of its
+  sign in unit order (zero-padded when fewer than n have that sign; surplus
+  units of the majority sign stay pruned), so every instance has exactly ``n``
+  candidates. A zero candidate is the point mass of the law "product of
+  uniforms mixed with 0" in Pensia et al.'s corollary on products;
+* target layers with a bias get a *constant block* of ``2n`` more units
+  ``2 n d_in .. m - 1`` that read no input: a unit with source bias ``c_k > 0``
+  outputs ``relu(c_k) = c_k`` for every input (the bias is an extra input
+  column fed the constant 1), and the first ``n`` such units are the bias
+  instance's candidates (constant units, Fischer & Burkholz 2021; Burkholz
+  2022). These units need a bias vector on source layer ``2i``. Every other
+  source bias is pruned.
+
+For output ``i`` and input ``j`` the positive-part instance has candidate
+values ``B[i, u] * a_u`` over its units u and target ``W_ij``; the
+negative-part instance has values ``B[i, u] * |a_u|`` and target ``-W_ij``;
+the bias instance has values ``B[i, u] * c_u`` and target ``b_i``. Candidates
+are ordered right-sign units first (zero padding last), so eps-mode prefix
+searches see the nonzero values first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._rng import RNGLike, as_generator
+from ..errors import ConstructionError, InputError, ShapeError, format_value
+from ..nets.mlp import MLP
+from ..ticket import Ticket
+
+__all__ = [
+    "ON_FAILURE",
+    "LayerInstances",
+    "RescaledTarget",
+    "build_ticket",
+    "check_delta",
+    "check_eps",
+    "check_on_failure",
+    "check_positive",
+    "check_source",
+    "check_target",
+    "check_units",
+    "draw_source",
+    "failure_error",
+    "gather_layer",
+    "layer_tolerances",
+    "rescale",
+    "scatter_layer",
+    "seed_param",
+    "source_widths",
+    "target_assumptions",
+]
+
+ON_FAILURE: tuple[str, ...] = ("raise", "report")
+
+
+# ----------------------------------------------------------------------------- checks
+def check_target(target: Any) -> MLP:
+    """Return ``target`` if it is a valid :class:`MLP`; raise :class:`InputError` otherwise."""
+    if not isinstance(target, MLP):
+        raise InputError(
+            "`target` must be a slth.nets.MLP (build one with MLP(weights, biases) or "
+            f"MLP.from_torch(module)); received {format_value(target)} of type "
+            f"{type(target).__name__}"
+        )
+    for name, p in zip(target.parameter_names(), target.parameters()):
+        if not np.all(np.isfinite(p)):
+            raise InputError(f"`target.{name}` must be finite; received NaN or infinite entries")
+    return target
+
+
+def check_eps(eps: Any, *, allow_none: bool = True) -> float | None:
+    """Validate ``eps`` in (0, 1) (or None)."""
+    if eps is None and allow_none:
+        return None
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer,
+                                                                   np.floating)):
+        raise InputError(f"`eps` must be {'None or ' if allow_none else ''}a finite number in "
+                         f"(0, 1); received {format_value(eps)}")
+    e = float(eps)
+    if not math.isfinite(e) or not 0.0 < e < 1.0:
+        raise InputError(f"`eps` must be {'None or ' if allow_none else ''}a finite number in "
+                         f"(0, 1); received {eps!r}")
+    return e
+
+
+def check_delta(delta: Any) -> float:
+    """Validate ``delta`` in (0, 1)."""
+    if isinstance(delta, (bool, np.bool_)) or not isinstance(delta, (int, float, np.integer,
+                                                                       np.floating)):
+        raise InputError(f"`delta` must be a finite number in (0, 1); received "
+                         f"{format_value(delta)}")
+    d = float(delta)
+    if not math.isfinite(d) or not 0.0 < d < 1.0:
+        raise InputError(f"`delta` must be a finite number in (0, 1); received {delta!r}")
+    return d
+
+
+def check_positive(name: str, value: Any) -> float:
+    """Validate a finite number > 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                       np.floating)):
+        raise InputError(f"`{name}` must be a finite number > 0; received {format_value(value)}")
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise InputError(f"`{name}` must be a finite number > 0; received {value!r}")
+    return v
+
+
+def check_on_failure(on_failure: Any) -> str:
+    """Validate ``on_failure`` in :data:`ON_FAILURE`."""
+    if on_failure not in ON_FAILURE:
+        raise InputError(f"`on_failure` must be one of {ON_FAILURE}; received {on_failure!r}")
+    return str(on_failure)
+
+
+def check_units(name: str, value: Any, depth: int) -> tuple[int, ...] | None:
+    """Validate a width parameter: None, an int >= 1, or one int >= 1 per target layer."""
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        if value < 1:
+            raise InputError(f"`{name}` must be an int >= 1 or a sequence of {depth} such ints; "
+                             f"received {int(value)}")
+        return (int(value),) * depth
+    if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes)):
+        vals = list(value)
+        ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                 and v >= 1 for v in vals)
+        if ok and len(vals) == depth:
+            return tuple(int(v) for v in vals)
+        raise InputError(f"`{name}` must be an int >= 1 or a sequence of {depth} ints >= 1 "
+                         f"(one per target layer); received {vals!r}")
+    raise InputError(f"`{name}` must be an int >= 1 or a sequence of {depth} such ints; "
+                     f"received {format_value(value)}")
+
+
+def seed_param(rng: RNGLike) -> int | None:
+    """The seed to record in a ticket's params (None unless ``rng`` is an int)."""
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
+        return int(rng)
+    return None
+
+
+# ----------------------------------------------------------------------------- layout
+def _hidden(d_in: int, n: int, bias: bool) -> int:
+    return 2 * n * (d_in + (1 if bias else 0))
+
+
+def source_widths(target: MLP, units: Sequence[int]) -> tuple[int, ...]:
+    """Widths of the 2l-layer source for ``target`` with ``units[i]`` units per part.
+
+    Parameters
+    ----------
+    target : MLP
+        The target network (widths ``d_0..d_l``).
+    units : sequence of int
+        Units per sign part and input coordinate, one per target layer.
+
+    Returns
+    -------
+    tuple of int
+        ``(d_0, m_1, d_1, m_2, d_2, ..., m_l, d_l)`` with
+        ``m_i = 2 n_i d_{i-1}`` (``2 n_i (d_{i-1} + 1)`` when target layer i has a
+        bias).
+    """
+    w = target.widths
+    out = [w[0]]
+    for i, n in enumerate(units):
+        out += [_hidden(w[i], n, target.biases[i] is not None), w[i + 1]]
+    return tuple(out)
+
+
+def draw_source(target: MLP, units: Sequence[int], rng: RNGLike) -> MLP:
+    """Draw the source network once: i.i.d. U[-1, 1] weights (Pensia et al. 2020, Thm 1).
+
+    Arrays are drawn from one generator in the order ``W_0, b_0, W_1, W_2, b_2,
+    W_3, ...``: a bias vector (same law) exists exactly on the first source
+    layer of each target layer that has a bias (it feeds the constant units).
+    For a bias-free target the source equals
+    ``MLP.random(source_widths(target, units), rng=rng)`` bit for bit.
+    """
+    gen = as_generator(rng)
+    widths = source_widths(target, units)
+    weights: list[np.ndarray] = []
+    biases: list[np.ndarray | None] = []
+    for s in range(len(widths) - 1):
+        weights.append(gen.uniform(-1.0, 1.0, (widths[s + 1], widths[s])))
+        has_bias = s % 2 == 0 and target.biases[s // 2] is not None
+        biases.append(gen.uniform(-1.0, 1.0, (widths[s + 1],)) if has_bias else None)
+    return MLP(tuple(weights), tuple(biases))
+
+
+def check_source(source: Any, target: MLP, units: tuple[int, ...] | None,
+                 name_units: str) -> tuple[MLP, tuple[int, ...]]:
+    """Validate a user-given source against the layout; infer the units when not given.
+
+    Returns the source (the same object) and the units per target layer.
+    """
+    if not isinstance(source, MLP):
+        raise InputError(f"`source` must be a slth.nets.MLP or None; received "
+                         f"{format_value(source)} of type {type(source).__name__}")
+    L = target.depth
+    tw = target.widths
+    sw = source.widths
+    layout = (f"(d_0, m_1, d_1, ..., m_l, d_l) with m_i = 2 {name_units}_i d_(i-1), or "
+              f"2 {name_units}_i (d_(i-1) + 1) when target layer i has a bias")
+    if source.depth != 2 * L:
+        raise ShapeError(
+            f"`source` must have {2 * L} layers (twice the target's {L}), widths {layout}; "
+            f"received {source.depth} layers with widths {sw}"
+        )
+    if units is None:
+        inferred = []
+        for i in range(L):
+            per = 2 * (tw[i] + (1 if target.biases[i] is not None else 0))
+            m = sw[2 * i + 1]
+            if m % per != 0:
+                raise ShapeError(
+                    f"`source` hidden layer {2 * i + 1} has width {m}, which is not "
+                    f"{per} * {name_units} for any integer {name_units} (target layer {i}: "
+                    f"d_in={tw[i]}{', with bias' if target.biases[i] is not None else ''}); "
+                    f"expected widths {layout}"
+                )
+            inferred.append(m // per)
+        units = tuple(inferred)
+    expected = source_widths(target, units)
+    if sw != expected:
+        raise ShapeError(
+            f"`source` must have widths {expected} for target widths {tw} and "
+            f"{name_units}={list(units)}; received widths {sw}"
+        )
+    for p, nm in zip(source.parameters(), source.parameter_names()):
+        if not np.all(np.isfinite(p)):
+            raise InputError(f"`source.{nm}` must be finite; received NaN or infinite entries")
+    for i in range(L):
+        if target.biases[i] is not None and source.biases[2 * i] is None:
+            raise ShapeError(
+                f"`source.biases[{2 * i}]` must be a vector of shape ({sw[2 * i + 1]},): its "
+                f"last {2 * units[i]} entries feed the constant units that realise "
+                f"`target.biases[{i}]`; received None"
+            )
+    return source, units
+
+
+def layer_tolerances(target: MLP, eps: float) -> list[float]:
+    """Per-weight tolerance of each target layer: ``eps / (2 l d_in d_out)``.
+
+    Pensia et al. (2020), Theorem 1 proof. A layer with a bias counts the bias
+    as one more input column (``d_in + 1``).
+    """
+    L = target.depth
+    w = target.widths
+    return [eps / (2.0 * L * (w[i] + (target.biases[i] is not None)) * w[i + 1])
+            for i in range(L)]
+
+
+def target_assumptions(target: MLP) -> dict[str, Any]:
+    """The theorem's hypotheses checked on ``target``: spectral norms <= 1, no biases."""
+    norms = target.spectral_norms()
+    norms_ok = bool(np.all(norms <= 1.0 + 1e-12))
+    return {
+        "spectral_norms": [float(v) for v in norms],
+        "spectral_norms_le_1": norms_ok,
+        "bias_free": not target.has_biases,
+        "assumptions_hold": norms_ok and not target.has_biases,
+        "input_domain": "unit l2 ball",
+    }
+
+
+# ----------------------------------------------------------------------------- gather
+@dataclass(frozen=True)
+class LayerInstances:
+    """All candidate products of one target layer, ready for one batched selection.
+
+    Rows ``[0, P)`` are the positive parts (row ``i * d_in + j`` for weight
+    ``W_ij``), rows ``[P, 2P)`` the negative parts, rows ``[2P, 2P + nb)`` the
+    bias instances (``P = d_out d_in``, ``nb = d_out`` or 0).
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float64 ``(2P + nb, n)``: candidate products, right-sign units first,
+        zeros for the padding.
+    targets : numpy.ndarray
+        float64 ``(2P + nb,)``: ``W_ij``, ``-W_ij``, ``b_i``.
+    valid : numpy.ndarray
+        bool ``(2P + nb, n)``: the candidate is a right-sign unit (padding is not;
+        only valid candidates may be kept).
+    units_pos, units_neg : numpy.ndarray
+        int ``(d_in, n)``: column c of block j's positive (negative) instance is
+        unit ``units[j, c]`` of the block (0 .. 2n-1).
+    units_bias : numpy.ndarray or None
+        int ``(n,)``: the same for the constant block.
+    d_in, d_out, n : int
+        Layer sizes and candidates per instance.
+    """
+
+    values: np.ndarray
+    targets: np.ndarray
+    valid: np.ndarray
+    units_pos: np.ndarray
+    units_neg: np.ndarray
+    units_bias: np.ndarray | None
+    d_in: int
+    d_out: int
+    n: int
+
+
+def _pick(ok: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """First n columns with ``ok`` per row (stable), then the others; and their validity."""
+    order = np.argsort(~ok, axis=-1, kind="stable")[..., :n]
+    return order, np.take_along_axis(ok, order, axis=-1)
+
+
+def gather_layer(first: np.ndarray, first_bias: np.ndarray | None, second: np.ndarray,
+                 W: np.ndarray, b: np.ndarray | None, n: int) -> LayerInstances:
+    """Collect the candidate products of one target layer (vectorised numpy fancy indexing).
+
+    Parameters
+    ----------
+    first : numpy.ndarray
+        Source weights of layer 2i, ``(m, d_in)``.
+    first_bias : numpy.ndarray or None
+        Source bias of layer 2i, ``(m,)`` (needed when ``b`` is given).
+    second : numpy.ndarray
+        Source weights of layer 2i+1 (or a block of its rows), ``(d_out, m)``.
+    W : numpy.ndarray
+        Target weights ``(d_out, d_in)`` (the rows matching ``second``).
+    b : numpy.ndarray or None
+        Target bias ``(d_out,)``.
+    n : int
+        Candidates per instance (units per sign part).
+
+    Returns
+    -------
+    LayerInstances
+    """
+    d_out, d_in = W.shape
+    two_n = 2 * n
+    main = two_n * d_in
+    rows = np.arange(d_in)[:, None] * two_n + np.arange(two_n)[None, :]
+    a = first[rows, np.arange(d_in)[:, None]]                     # (d_in, 2n)
+    units_pos, val_pos = _pick(a > 0.0, n)
+    units_neg, val_neg = _pick(a < 0.0, n)
+    mag_pos = np.where(val_pos, np.take_along_axis(a, units_pos, axis=1), 0.0)
+    mag_neg = np.where(val_neg, -np.take_along_axis(a, units_neg, axis=1), 0.0)
+
+    P = d_out * d_in
+    nb = d_out if b is not None else 0
+    values = np.empty((2 * P + nb, n), dtype=np.float64)
+    valid = np.empty((2 * P + nb, n), dtype=bool)
+    br = second[:, :main].reshape(d_out, d_in, two_n)
+    np.multiply(np.take_along_axis(br, units_pos[None], axis=2), mag_pos[None],
+                out=values[:P].reshape(d_out, d_in, n))
+    np.multiply(np.take_along_axis(br, units_neg[None], axis=2), mag_neg[None],
+                out=values[P:2 * P].reshape(d_out, d_in, n))
+    valid[:P].reshape(d_out, d_in, n)[...] = val_pos[None]
+    valid[P:2 * P].reshape(d_out, d_in, n)[...] = val_neg[None]
+    targets = np.empty(2 * P + nb, dtype=np.float64)
+    targets[:P] = W.ravel()
+    np.negative(W.ravel(), out=targets[P:2 * P])
+    units_bias = None
+    if b is not None:
+        if first_bias is None:  # pragma: no cover - guarded by check_source
+            raise ShapeError("a target bias needs a source bias on the first layer of the pair")
+        c = first_bias[main:main + two_n]
+        units_bias, val_b = _pick(c > 0.0, n)
+        mag_b = np.where(val_b, c[units_bias], 0.0)
+        np.multiply(second[:, main + units_bias], mag_b[None, :], out=values[2 * P:])
+        valid[2 * P:] = val_b[None, :]
+        targets[2 * P:] = b
+    return LayerInstances(values, targets, valid, units_pos, units_neg, units_bias, d_in, d_out,
+                          n)
+
+
+def scatter_layer(inst: LayerInstances, chosen: np.ndarray, m: int
+                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Turn the chosen candidates of one layer into the masks of its two source layers.
+
+    Parameters
+    ----------
+    inst : LayerInstances
+        From :func:`gather_layer`.
+    chosen : numpy.ndarray
+        bool ``(2P + nb, n)``: the selected candidates (columns in ``inst`` order).
+    m : int
+        Hidden width of the pair.
+
+    Returns
+    -------
+    (mask_first, mask_first_bias, mask_second)
+        bool ``(m, d_in)``, bool ``(m,)`` or None (no target bias), bool
+        ``(d_out, m)``. Only valid (right-sign) candidates are kept; a
+        first-layer weight (or constant-unit bias) is kept exactly when its unit
+        feeds at least one kept second-layer weight.
+    """
+    d_out, d_in, n = inst.d_out, inst.d_in, inst.n
+    two_n = 2 * n
+    main = two_n * d_in
+    P = d_out * d_in
+    keep = chosen & inst.valid
+    pos = np.zeros((d_out, d_in, two_n), dtype=bool)
+    neg = np.zeros((d_out, d_in, two_n), dtype=bool)
+    np.put_along_axis(pos, inst.units_pos[None], keep[:P].reshape(d_out, d_in, n), axis=2)
+    np.put_along_axis(neg, inst.units_neg[None], keep[P:2 * P].reshape(d_out, d_in, n), axis=2)
+    pos |= neg
+    del neg
+    second = np.zeros((d_out, m), dtype=bool)
+    second[:, :main] = pos.reshape(d_out, main)
+    used = pos.any(axis=0)                                        # (d_in, 2n)
+    first = np.zeros((m, d_in), dtype=bool)
+    rows = np.arange(d_in)[:, None] * two_n + np.arange(two_n)[None, :]
+    first[rows, np.arange(d_in)[:, None]] = used
+    first_bias = None
+    if inst.units_bias is not None:
+        kb = np.zeros((d_out, two_n), dtype=bool)
+        np.put_along_axis(kb, np.broadcast_to(inst.units_bias, (d_out, n)), keep[2 * P:], axis=1)
+        second[:, main:main + two_n] = kb
+        first_bias = np.zeros(m, dtype=bool)
+        first_bias[main:main + two_n] = kb.any(axis=0)
+    return first, first_bias, second
+
+
+# ----------------------------------------------------------------------------- ticket
+def build_ticket(source: MLP, target: MLP, layer_masks: list[tuple[np.ndarray,
+                 np.ndarray | None, np.ndarray]], *, construction: str,
+                 params: dict[str, Any], weight_errors: list[np.ndarray],
+                 bias_errors: list[np.ndarray | None]) -> Ticket:
+    """Assemble the :class:`Ticket` (masks aligned with ``source.parameters()``)."""
+    masks: list[np.ndarray] = []
+    for i, (mf, mfb, ms) in enumerate(layer_masks):
+        masks.append(mf)
+        b_first = source.biases[2 * i]
+        if b_first is not None:
+            masks.append(mfb if mfb is not None else np.zeros(b_first.shape, dtype=bool))
+        masks.append(ms)
+        b_second = source.biases[2 * i + 1]
+        if b_second is not None:
+            masks.append(np.zeros(b_second.shape, dtype=bool))
+    L = target.depth
+    return Ticket(
+        source,
+        tuple(masks),
+        construction=construction,
+        params=params,
+        target_widths=target.widths,
+        layer_map=tuple((2 * i, 2 * i + 1) for i in range(L)),
+        weight_errors=tuple(weight_errors),
+        bias_errors=tuple(bias_errors),
+    )
+
+
+def failure_error(construction: str, n_failed: int, n_total: int, failed_weights: int,
+                  worst: float, tolerances: Sequence[float], units_name: str,
+                  units: Sequence[int], suggestion: str) -> ConstructionError:
+    """The ConstructionError raised when instances miss their tolerance."""
+    tol = ", ".join(f"{t:.3g}" for t in tolerances)
+    return ConstructionError(
+        f"{construction}: {n_failed} of {n_total} instances missed the per-weight tolerance "
+        f"(per layer: {tol}), affecting {failed_weights} target weights/biases; worst error "
+        f"{worst:.3g}. The source is too small for this `eps` with {units_name}="
+        f"{list(units)}: {suggestion}, or pass on_failure='report' to get the ticket with the "
+        "failures recorded."
+    )
+
+
+# ----------------------------------------------------------------------------- rescale
+@dataclass(frozen=True, eq=False)
+class RescaledTarget:
+    """A target scaled into the theorems' hypotheses, and how to undo it.
+
+    Attributes
+    ----------
+    target : MLP
+        The scaled network ``f~``: every ``||W~_l||_2 <= 1``.
+    factors : numpy.ndarray
+        float64 ``(L,)``: ``s_l >= 1`` divided out of layer l (``s_1`` includes
+        ``input_radius``).
+    output_factor : float
+        ``F = prod(factors)``.
+    input_radius : float
+        R: the original inputs lie in the ball of radius R.
+
+    Notes
+    -----
+    ``f(x) = F * f~(x / R)`` for every x. If a ticket g satisfies
+    ``sup_{||u|| <= 1} ||f~(u) - g(u)|| <= eps'`` then
+    ``sup_{||x|| <= R} ||f(x) - F g(x / R)|| <= F eps'``: to reach accuracy eps
+    on f, construct for ``f~`` with ``eps' = eps / F``. The factor F and the
+    input scaling 1/R are applied outside the ticket (masks cannot rescale).
+    """
+
+    target: MLP
+    factors: np.ndarray
+    output_factor: float
+    input_radius: float
+
+
+def rescale(target: MLP, *, input_radius: float = 1.0) -> RescaledTarget:
+    """Scale a target into the hypotheses of Pensia et al. (2020), Theorem 1.
+
+    Theorem 1 assumes ``||W_l||_2 <= 1`` for every layer and inputs in the unit
+    ball. ReLU is positively homogeneous, so dividing layer l by
+    ``s_l = max(||W_l||_2, 1)`` (layer 1: ``max(R ||W_1||_2, 1)`` after folding
+    the input radius R into it) and every bias ``b_l`` by ``s_1 ... s_l`` gives
+    ``f~`` with ``f(x) = (s_1 ... s_l) f~(x / R)`` exactly. Layers already within
+    the hypothesis are left unscaled (s_l = 1). Nothing is clipped.
+
+    Parameters
+    ----------
+    target : MLP
+        Any target network.
+    input_radius : float, default 1.0
+        R > 0: the inputs of interest satisfy ``||x|| <= R``.
+
+    Returns
+    -------
+    RescaledTarget
+        ``target`` (f~), ``factors`` (s_l), ``output_factor`` F = prod s_l and
+        ``input_radius``. Accuracy eps' on f~ gives accuracy ``F eps'`` on f
+        (see :class:`RescaledTarget`).
+
+    Raises
+    ------
+    InputError
+        ``target`` is not an MLP or ``input_radius`` is not a finite number > 0.
+    """
+    target = check_target(target)
+    R = check_positive("input_radius", input_radius)
+    norms = target.spectral_norms()
+    factors = np.ones(target.depth)
+    weights, biases = [], []
+    cum = 1.0
+    for l, (w, b) in enumerate(zip(target.weights, target.biases)):
+        w_eff = w * R if l == 0 else w
+        s = max(float(norms[l]) * (R if l == 0 else 1.0), 1.0)
+        w_new = w_eff / s
+        # rounding guard: the scaled norm must not exceed 1 by a rounding error
+        for _ in range(64):
+            if s == 1.0 or float(np.linalg.svd(w_new, compute_uv=False)[0]) <= 1.0:
+                break
+            s *= 1.0 + 1e-15
+            w_new = w_eff / s
+        factors[l] = s
+        cum *= s
+        weights.append(w_new)
+        biases.append(None if b is None else b / cum)
+    return RescaledTarget(MLP(tuple(weights), tuple(biases)), factors, float(np.prod(factors)),
+                          R)

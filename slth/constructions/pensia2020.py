@@ -1,0 +1,332 @@
+"""Pensia, Rajput, Nagle, Vishwakarma, Papailiopoulos (NeurIPS 2020), Theorem 1.
+
+"Optimal Lottery Tickets via SubsetSum: Logarithmic Over-Parameterization is
+Sufficient" (arXiv:2006.07990). A depth-l ReLU target with ``||W_i||_2 <= 1`` is
+approximated on the unit ball by masking a random source of depth 2l whose
+weights are i.i.d. U[-1, 1] and whose hidden layer i has
+``C d_{i-1} log(d_{i-1} d_i l / min(eps, delta))`` units.
+
+The construction (proof of Theorem 1, built from the paper's single-weight and
+single-layer lemmas and its corollary on products of uniform variables)
+-------------------------------------------------------------------------------
+Each target layer ``W`` (``d_out x d_in``) becomes two source layers, laid out
+as described in :mod:`slth.constructions._common`:
+
+* source layer 2i: ``d_in`` blocks of ``2n`` hidden units; the mask is
+  block-diagonal, block j reads only ``x_j``. A unit with first-layer weight
+  ``a_k > 0`` passes ``a_k relu(x_j)`` (positive part), a unit with ``a_k < 0``
+  passes ``|a_k| relu(-x_j)`` (negative part); about n units fall on each side
+  and each part uses the first n units of its sign (zero-padded if fewer);
+* source layer 2i+1: for each (i, j), two random subset-sum problems over the
+  products ``b_ik a_k``: over the positive units with target ``W_ij`` and over
+  the negative units (products ``b_ik |a_k|``) with target ``-W_ij``, so that
+  ``sum_S+ b_ik a_k relu(x_j) + sum_S- b_ik |a_k| relu(-x_j)`` is
+  ``~ W_ij relu(x_j) - W_ij relu(-x_j) = W_ij x_j``; ``b_ik`` is kept exactly
+  for the chosen k; a first-layer weight is kept when its unit is used.
+
+All ``2 d_in d_out`` instances of a layer (plus ``d_out`` bias instances) are
+solved by ONE :func:`slth.subset_sum.solve_batch` call. The depth doubles. The
+kept weights are the source's weights bit for bit.
+
+Biases (an extension; the theorem is bias-free)
+-----------------------------------------------
+A target layer with bias ``b`` gets a constant block of ``2n`` hidden units
+(the bias is an extra input column fed the constant 1) that read no input and
+keep their source bias ``c_k`` when ``c_k > 0`` (the first n such units are the
+candidates):
+``relu(c_k) = c_k`` for every input, and a third family of subset-sum
+problems over ``b_ik c_k`` with target ``b_i`` realises the bias. This is the
+constant-unit idea of Fischer & Burkholz (2021, "Lottery tickets with nonzero
+biases") and Burkholz (ICML 2022), realised by masks only. The source then has
+a bias vector (i.i.d. U[-1, 1]) on the first layer of each such pair; every
+other source bias is pruned.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .. import bounds
+from .._rng import RNGLike
+from ..errors import InputError, LimitError
+from ..nets.mlp import MLP
+from ..subset_sum import EXACT_MAX_N, solve_batch
+from ..ticket import Ticket
+from ._common import (
+    build_ticket,
+    check_delta,
+    check_eps,
+    check_on_failure,
+    check_positive,
+    check_source,
+    check_target,
+    check_units,
+    draw_source,
+    failure_error,
+    gather_layer,
+    layer_tolerances,
+    scatter_layer,
+    seed_param,
+    source_widths,
+    target_assumptions,
+)
+
+__all__ = ["NAME", "construct", "theorem_units"]
+
+#: Value of :attr:`slth.Ticket.construction` for tickets built here.
+NAME = "pensia2020"
+
+
+def theorem_units(target: MLP, eps: float, delta: float, *,
+                  C: float = bounds.PENSIA2020_C) -> tuple[int, ...]:
+    """Units per sign part and input coordinate, per target layer, from Theorem 1.
+
+    ``n_i = bounds.pensia2020_units(d_in, d_out, l, eps, delta, C=C)`` with
+    ``d_in`` counting the bias as one more input column when layer i has one.
+
+    Parameters
+    ----------
+    target : MLP
+    eps, delta : float
+        In (0, 1).
+    C : float, default :data:`slth.bounds.PENSIA2020_C`
+
+    Returns
+    -------
+    tuple of int
+    """
+    target = check_target(target)
+    w = target.widths
+    L = target.depth
+    return tuple(
+        int(bounds.pensia2020_units(w[i] + (target.biases[i] is not None), w[i + 1], L, eps,
+                                    delta, C=C))
+        for i in range(L)
+    )
+
+
+def construct(
+    target: MLP,
+    *,
+    eps: float | None = None,
+    delta: float = 0.01,
+    n: int | tuple[int, ...] | None = None,
+    C: float = bounds.PENSIA2020_C,
+    rng: RNGLike = None,
+    source: MLP | None = None,
+    on_failure: str = "raise",
+    timings: dict[str, float] | None = None,
+    weight_eps: float | None = None,
+) -> Ticket:
+    """Build the strong lottery ticket of Pensia et al. (NeurIPS 2020), Theorem 1.
+
+    Parameters
+    ----------
+    target : MLP
+        The ReLU network to approximate, ``d_0 -> ... -> d_l``. Theorem 1
+        assumes ``||W_i||_2 <= 1``, no biases and inputs in the unit ball; the
+        construction runs on any target (biases via constant units, module
+        docstring) and records in ``params`` whether the assumptions hold. See
+        :func:`slth.constructions.rescale` to scale a target into them.
+    eps : float or None, default None
+        Accuracy in (0, 1). Given: every subset-sum instance is solved in eps
+        mode to the per-weight tolerance ``eps / (2 l d_in d_out)`` of the proof
+        (``d_in + 1`` for a layer with a bias), and, when ``n`` is None, the
+        width comes from :func:`slth.bounds.pensia2020_units`. None: every
+        instance is solved exactly (its optimum; ``n <= 40``) and ``n`` (or
+        ``source``) must be given.
+    delta : float, default 0.01
+        Failure probability in (0, 1) used for the width when ``n`` is None.
+    n : int or sequence of int, optional
+        Hidden units per sign part and per input coordinate (one value, or one
+        per target layer): each input coordinate gets a block of ``2 n`` hidden
+        units, so target layer i has ``2 n d_{i-1}`` source hidden units
+        (``2 n (d_{i-1} + 1)`` with a bias) and each subset-sum instance has ``n``
+        candidates (the first n units of its sign in the block).
+        Overrides the width from ``eps``; inferred from ``source`` when omitted.
+    C : float, default :data:`slth.bounds.PENSIA2020_C`
+        Theorem 1's constant, used only for the width from eps and delta.
+    rng : int, numpy.random.Generator, numpy.random.SeedSequence or None
+        Randomness of the source, drawn once (ignored when ``source`` is given).
+    source : MLP, optional
+        A random network to prune instead of drawing one; it must have the
+        layout's widths ``(d_0, m_1, d_1, ..., m_l, d_l)`` (and a bias vector on
+        layer 2i when target layer i has a bias). It is pruned, never modified:
+        the ticket's ``source`` is this object.
+    on_failure : {"raise", "report"}, default "raise"
+        In eps mode, what to do when some instance misses its tolerance (the
+        source is too small for eps): raise :class:`ConstructionError` naming
+        how many missed and the worst error, or return the ticket with the
+        failures counted in ``params`` and the actual errors in
+        ``weight_errors``.
+    timings : dict, optional
+        If given, filled with wall-clock seconds per phase: ``"draw"``,
+        ``"gather"``, ``"solve"``, ``"scatter"``, ``"ticket"``.
+    weight_eps : float, optional
+        Per-weight subset-sum tolerance, overriding the proof's
+        ``eps / (2 l d_in d_out)``: every instance is solved in eps mode to
+        ``weight_eps`` (the setting of Pensia et al.'s MNIST experiment,
+        |w - sum| <= 0.01 with n = 21). The proof's sup-error guarantee then no
+        longer follows from ``eps``; measure the ticket with
+        :func:`slth.evaluate.certified_bound`.
+
+    Returns
+    -------
+    Ticket
+        ``construction="pensia2020"``, ``layer_map=((0, 1), (2, 3), ...)``,
+        ``weight_errors[i]`` the realised ``max(|P_ij - W_ij|, |N_ij + W_ij|)``
+        (P, N the positive/negative part sums), ``bias_errors[i]`` the realised
+        ``|beta_i - b_i|`` or None, and JSON ``params``: ``eps``, ``delta``,
+        ``n`` (per layer), ``C``, ``mode`` ("eps" or "exact"), ``width_from``,
+        ``weight_tolerance`` (per layer, eps mode), ``n_instances``,
+        ``n_failed``, ``worst_error``, ``seed``, ``source_given``,
+        ``spectral_norms``, ``assumptions_hold`` and the paper reference.
+
+    Raises
+    ------
+    InputError
+        Non-MLP target or source, NaN/inf weights, ``eps``/``delta`` outside
+        (0, 1), bad ``n``, ``C``, ``on_failure``, or neither ``eps``, ``n`` nor
+        ``source`` given.
+    ShapeError
+        A source whose widths do not fit the layout (the message gives the
+        expected widths).
+    LimitError
+        Exact mode with ``n > 40``.
+    ConstructionError
+        ``on_failure="raise"`` and some instance missed its tolerance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from slth.nets import MLP
+    >>> from slth.constructions import pensia2020
+    >>> target = MLP([np.array([[0.5, -0.25]]), np.array([[0.75]])])
+    >>> ticket = pensia2020.construct(target, eps=0.05, rng=0)
+    >>> ticket.layer_map, ticket.source.widths[:3]
+    (((0, 1), (2, 3)), (2, 108, 1))
+    >>> bool(np.abs(ticket.forward([0.6, -0.8]) - target.forward([0.6, -0.8]))[0] < 0.05)
+    True
+    """
+    t_start = time.perf_counter()
+    target = check_target(target)
+    eps_f = check_eps(eps)
+    delta_f = check_delta(delta)
+    C_f = check_positive("C", C)
+    on_failure = check_on_failure(on_failure)
+    L = target.depth
+    units = check_units("n", n, L)
+    width_from = "n" if units is not None else None
+    if source is not None:
+        source, units = check_source(source, target, units, "n")
+        width_from = width_from or "source"
+    elif units is None:
+        if eps_f is None:
+            raise InputError(
+                "pass `eps` (the width then follows Theorem 1 via slth.bounds), `n` (units per "
+                "sign part and input coordinate) or `source`; received eps=None, n=None, "
+                "source=None"
+            )
+        units = theorem_units(target, eps_f, delta_f, C=C_f)
+        width_from = "eps"
+    if eps_f is None and weight_eps is None and max(units) > EXACT_MAX_N:
+        raise LimitError(
+            f"`n` = {list(units)}: exact mode (eps=None) solves every instance optimally and "
+            f"accepts n <= {EXACT_MAX_N}; pass `eps` (eps mode accepts any n)"
+        )
+    tolerances = layer_tolerances(target, eps_f) if eps_f is not None else None
+    if weight_eps is not None:
+        tolerances = tuple(check_positive("weight_eps", weight_eps) for _ in range(L))
+
+    source_given = source is not None
+    t0 = time.perf_counter()
+    if source is None:
+        source = draw_source(target, units, rng)
+    t_draw = time.perf_counter() - t0
+
+    widths = source_widths(target, units)
+    t_gather = t_solve = t_scatter = 0.0
+    layer_masks = []
+    weight_errors: list[np.ndarray] = []
+    bias_errors: list[np.ndarray | None] = []
+    n_instances = n_failed = failed_weights = 0
+    worst = 0.0
+    for i in range(L):
+        W = target.weights[i]
+        b = target.biases[i]
+        d_out, d_in = W.shape
+        t0 = time.perf_counter()
+        inst = gather_layer(source.weights[2 * i], source.biases[2 * i],
+                            source.weights[2 * i + 1], W, b, units[i])
+        t1 = time.perf_counter()
+        res = solve_batch(inst.values, inst.targets,
+                          eps=None if tolerances is None else tolerances[i])
+        t2 = time.perf_counter()
+        masks = scatter_layer(inst, res.masks, widths[2 * i + 1])
+        P = d_out * d_in
+        err = res.errors
+        w_err = np.maximum(err[:P], err[P:2 * P]).reshape(d_out, d_in)
+        b_err = None if b is None else np.array(err[2 * P:])
+        t3 = time.perf_counter()
+        t_gather += t1 - t0
+        t_solve += t2 - t1
+        t_scatter += t3 - t2
+        layer_masks.append(masks)
+        weight_errors.append(w_err)
+        bias_errors.append(b_err)
+        n_instances += err.size
+        worst = max(worst, float(err.max()) if err.size else 0.0)
+        if tolerances is not None:
+            bad = err > tolerances[i]
+            n_failed += int(np.count_nonzero(bad))
+            failed_weights += int(np.count_nonzero(bad[:P] | bad[P:2 * P]))
+            failed_weights += int(np.count_nonzero(bad[2 * P:]))
+        del inst, res
+
+    if n_failed and on_failure == "raise":
+        if eps_f is None:
+            hint = "increase `n` or `weight_eps`"
+        else:
+            need = theorem_units(target, eps_f, delta_f, C=C_f)
+            hint = (
+                f"increase `n` (Theorem 1 with C={C_f:g}, delta={delta_f:g} gives "
+                f"n={list(need)})"
+            )
+        raise failure_error(
+            NAME, n_failed, n_instances, failed_weights, worst, tolerances, "n", units, hint,
+        )
+
+    params: dict[str, Any] = {
+        "paper": "Pensia, Rajput, Nagle, Vishwakarma, Papailiopoulos (NeurIPS 2020), Theorem 1",
+        "mode": "exact" if tolerances is None else "eps",
+        "weight_eps": None if weight_eps is None else float(weight_eps),
+        "eps": eps_f,
+        "delta": delta_f,
+        "n": list(units),
+        "C": C_f,
+        "width_from": width_from,
+        "weight_tolerance": None if tolerances is None else list(tolerances),
+        "n_instances": n_instances,
+        "n_failed": n_failed,
+        "failed_weights": failed_weights,
+        "worst_error": worst,
+        "seed": seed_param(rng) if not source_given else None,
+        "source_given": source_given,
+        "source_law": None if source_given else "uniform[-1,1]",
+        "layout": "per input coordinate a block of 2n hidden units split by the sign of "
+                  "their first-layer weight; each part uses the first n units of its sign; "
+                  "constant block of 2n units per biased layer",
+    }
+    params.update(target_assumptions(target))
+    t0 = time.perf_counter()
+    ticket = build_ticket(source, target, layer_masks, construction=NAME, params=params,
+                          weight_errors=weight_errors, bias_errors=bias_errors)
+    t_ticket = time.perf_counter() - t0
+    if timings is not None:
+        timings.update({"draw": t_draw, "gather": t_gather, "solve": t_solve,
+                        "scatter": t_scatter, "ticket": t_ticket,
+                        "total": time.perf_counter() - t_start})
+    return ticket
