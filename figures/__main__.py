@@ -21,7 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"'all' or figure names: {', '.join(FIGURES)}",
     )
     parser.add_argument("--quick", action="store_true", help="small sweeps (under a minute)")
-    parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="output folder")
+    parser.add_argument(
+        "--out", type=Path, default=Path("out/figures"),
+        help="output folder (default out/figures; the README figures live in docs/figures)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
