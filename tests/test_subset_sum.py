@@ -197,10 +197,9 @@ def test_eps_mode_beyond_exact_limit():
 
 def test_eps_prefix_lengths():
     assert eps_direct_length(0.01) == 11
-    assert eps_direct_length(1e-3) == 14
-    assert eps_direct_length(1e-4) == 0  # past 2^-10: meet in the middle from the start
-    assert eps_prefix_length(0.01) == 8
-    assert eps_prefix_length(1e-3) == 11
+    assert eps_direct_length(1e-3) == 0  # past 2^-9: meet in the middle from the start
+    assert eps_prefix_length(0.01) == 9
+    assert eps_prefix_length(1e-3) == 12
     assert eps_prefix_length(2.0) == 4
 
 

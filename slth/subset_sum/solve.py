@@ -11,7 +11,7 @@ Methods
     the closest pair. Exact; ``n <= EXACT_MAX_N``. In eps mode the work is cut
     to what eps needs: first a direct enumeration of the subsets of a prefix of
     about log2(1/eps) + 4 values that stops at the first sum within eps (about
-    1/eps additions; skipped for eps < 2^-10), then, only if that misses, exact
+    1/eps additions; skipped for eps < 2^-9), then, only if that misses, exact
     meet in the middle on prefixes grown two values at a time (k random values
     resolve a target to about 2^-k, so a short prefix almost always suffices).
 ``"bruteforce"``
@@ -69,7 +69,7 @@ EXACT_MAX_N = 40
 #: sorted once (with their masks) and each target is a binary search.
 SHARED_FULL_MAX_N = 20
 #: Longest prefix eps mode enumerates directly before switching to meet in the middle.
-_DIRECT_MAX_K = 14
+_DIRECT_MAX_K = 13
 #: eps mode grows the prefix by this many values when a prefix misses.
 _EPS_PREFIX_STEP = 2
 
@@ -160,13 +160,13 @@ def eps_direct_length(eps: float) -> int:
 
 
 def eps_prefix_length(eps: float) -> int:
-    """Length of the first prefix eps mode searches: ceil(log2(1/eps)) + 1, at least 4.
+    """Length of the first prefix eps mode searches: ceil(log2(1/eps)) + 2, at least 4.
 
     k uniform values resolve a target to about 0.4 sqrt(k) 2^-k (median), so
     this prefix succeeds for most targets in [-1, 1]; a miss grows the prefix
-    by 2 values at a time (measured fastest on 2 cores among +1..+4 offsets).
+    by 2 values at a time (offsets +1..+3 measured on 2 cores: +2 fastest).
     """
-    return max(4, math.ceil(math.log2(1.0 / eps)) + 1) if eps < 1 else 4
+    return max(4, math.ceil(math.log2(1.0 / eps)) + 2) if eps < 1 else 4
 
 
 def _as_float_array(name: str, x: object, ndims: tuple[int, ...]) -> np.ndarray:
@@ -181,7 +181,9 @@ def _as_float_array(name: str, x: object, ndims: tuple[int, ...]) -> np.ndarray:
         raise ShapeError(
             f"`{name}` must be {dims}; received a {arr.ndim}-dim array of shape {arr.shape}"
         )
-    if not np.all(np.isfinite(arr)):
+    # one cheap pass: a NaN or inf anywhere makes the sum non-finite (a finite sum
+    # overflowing to inf is caught too and then located by the full check)
+    if not np.isfinite(arr.sum()) and not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(
             f"`{name}` must be finite (no NaN or inf); received {arr[tuple(bad)]!r} "
@@ -229,13 +231,18 @@ def _finish(
     masks: np.ndarray,
     optimal: np.ndarray,
     eps: float | None,
+    totals: np.ndarray | None = None,
 ) -> BatchResult:
-    """Recompute totals and errors from the masks (left folds, index order) and freeze."""
-    totals = np.empty(masks.shape[0], dtype=np.float64)
-    if values.ndim == 1:
-        _kernels.masked_sums_shared(values, masks, totals)
-    else:
-        _kernels.masked_sums(values, masks, totals)
+    """Recompute totals and errors from the masks (left folds, index order) and freeze.
+
+    ``totals`` already computed from the masks by the kernel are used as they are.
+    """
+    if totals is None:
+        totals = np.empty(masks.shape[0], dtype=np.float64)
+        if values.ndim == 1:
+            _kernels.masked_sums_shared(values, masks, totals)
+        else:
+            _kernels.masked_sums(values, masks, totals)
     errors = np.abs(targets - totals)
     for arr in (masks, totals, errors, optimal):
         arr.flags.writeable = False
@@ -313,16 +320,19 @@ def solve_batch(
             )
     else:
         rows = np.ascontiguousarray(np.broadcast_to(vals, (B, n)))
+        totals = np.empty(B, dtype=np.float64)
         if eps_f is None:
-            _kernels.mitm_batch(rows, tgts, -1.0, 0, n, 1, n, masks, optimal, _threads())
+            _kernels.mitm_batch(rows, tgts, -1.0, 0, n, 1, n, masks, optimal, totals, _threads())
+            return _finish(rows, tgts, masks, optimal, eps_f, totals)
         else:
             kd, k0 = eps_direct_length(eps_f), eps_prefix_length(eps_f)
             if kd:  # the direct pass already saw every subset of the first kd values
                 k0 = max(k0, kd + _EPS_PREFIX_STEP)
             _kernels.mitm_batch(
                 rows, tgts, eps_f, kd, k0, _EPS_PREFIX_STEP, EXACT_MAX_N, masks, optimal,
-                _threads(),
+                totals, _threads(),
             )
+        return _finish(rows, tgts, masks, optimal, eps_f, totals)
     return _finish(vals, tgts, masks, optimal, eps_f)
 
 
