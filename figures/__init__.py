@@ -24,6 +24,7 @@ __all__ = ["FIGURES", "load_figure"]
 FIGURES: dict[str, str] = {
     "subset_sum_error": "figures.subset_sum_error",
     "subset_sum_success": "figures.subset_sum_success",
+    "mlp_error_width": "figures.mlp_error_width",
 }
 
 

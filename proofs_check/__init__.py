@@ -2,7 +2,8 @@
 
 Each module states its theorem in its docstring (paper, year, number), computes
 with slth's public API only (``slth``, ``slth.subset_sum``, ``slth.stats``,
-``slth.sweeps``), runs seeded trials and returns :class:`CheckResult` records:
+``slth.sweeps``, ``slth.nets``, ``slth.constructions``, ``slth.bounds``,
+``slth.evaluate``), runs seeded trials and returns :class:`CheckResult` records:
 the claim, the measured value with its Clopper–Pearson interval, the empirical
 constant where the paper leaves one unspecified, and a verdict (rule in
 :mod:`proofs_check._core`).
@@ -58,6 +59,10 @@ __all__ = [
 #: One line per theorem check.
 CHECKS: dict[str, str] = {
     "lueker1998": "proofs_check.lueker1998",
+    "pensia2020": "proofs_check.pensia2020",
+    "pensia2020_layer": "proofs_check.pensia2020_layer",
+    "pensia2020_lower_bound": "proofs_check.pensia2020_lower_bound",
+    "malach2020": "proofs_check.malach2020",
 }
 
 

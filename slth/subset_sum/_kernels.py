@@ -391,6 +391,11 @@ def mitm_batch(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
             totals[r] = tot
 
 
+#: The same kernel compiled without threads: small batches skip the thread-pool
+#: launch, which costs more than solving them on a busy machine.
+mitm_batch_serial = nb.njit(cache=True)(mitm_batch.py_func)
+
+
 @nb.njit(cache=True, parallel=True)
 def shared_mitm(values, targets, eps, masks, proven, nthreads):
     """Many targets against one value vector: halves sorted once, two-pointer per target."""

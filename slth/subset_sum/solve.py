@@ -70,6 +70,8 @@ EXACT_MAX_N = 40
 SHARED_FULL_MAX_N = 20
 #: Longest prefix eps mode enumerates directly before switching to meet in the middle.
 _DIRECT_MAX_K = 13
+#: Batches with less work than this (instances x 2^(n/2)) run on the calling thread.
+_SERIAL_WORK = 1 << 16
 #: eps mode grows the prefix by this many values when a prefix misses.
 _EPS_PREFIX_STEP = 2
 
@@ -321,16 +323,19 @@ def solve_batch(
     else:
         rows = np.ascontiguousarray(np.broadcast_to(vals, (B, n)))
         totals = np.empty(B, dtype=np.float64)
+        # small batches: no thread-pool launch (the work is shorter than waking the pool)
+        small = B * (1 << (min(n, EXACT_MAX_N) // 2)) < _SERIAL_WORK
+        kernel = _kernels.mitm_batch_serial if small else _kernels.mitm_batch
         if eps_f is None:
-            _kernels.mitm_batch(rows, tgts, -1.0, 0, n, 1, n, masks, optimal, totals, _threads())
+            kernel(rows, tgts, -1.0, 0, n, 1, n, masks, optimal, totals, 1 if small else _threads())
             return _finish(rows, tgts, masks, optimal, eps_f, totals)
         else:
             kd, k0 = eps_direct_length(eps_f), eps_prefix_length(eps_f)
             if kd:  # the direct pass already saw every subset of the first kd values
                 k0 = max(k0, kd + _EPS_PREFIX_STEP)
-            _kernels.mitm_batch(
+            kernel(
                 rows, tgts, eps_f, kd, k0, _EPS_PREFIX_STEP, EXACT_MAX_N, masks, optimal,
-                totals, _threads(),
+                totals, 1 if small else _threads(),
             )
         return _finish(rows, tgts, masks, optimal, eps_f, totals)
     return _finish(vals, tgts, masks, optimal, eps_f)

@@ -1,0 +1,331 @@
+"""Figure: MLP ticket error against width, Pensia et al. (2020) against Malach et al. (2020).
+
+The same random targets (widths :data:`ARCH`, every layer of spectral norm 1,
+the hypothesis of Pensia et al., NeurIPS 2020, Theorem 1) are approximated by
+both constructions at a range of widths: ``n`` units per sign part and input
+coordinate, i.e. ``n`` candidates per target weight and sign part (subset sums
+for :mod:`slth.constructions.pensia2020`, one closest pair for
+:mod:`slth.constructions.malach2020`, each solved exactly: the best masks the
+construction can choose). Each target has one source per construction, nested
+across widths (the nesting of :mod:`proofs_check.pensia2020`), so every curve is the
+same tickets growing.
+
+Top panel, error against n (log y): for each construction the band between
+the median adversarial lower bound and the median certified upper bound on
+``sup_{||x|| <= 1} ||f(x) - g(x)||`` (:func:`slth.evaluate.approximation_error`)
+and the median sampled error as a line. Theory on the same axes: Pensia's
+optimal subset error decays like ``2^{-n}`` per weight (random subset sum,
+Lueker 1998), scaled by the error propagation; the dotted line is a
+least-squares fit ``a 2^{-b n}`` of the sampled medians for n >= ``FIT_MIN_N``
+(below it the subset sums cannot yet reach the larger weights).
+Malach's closest single pair decays like ``1/n``; its dotted line is a fit
+``a n^{-b}``.
+
+Bottom panel, the price: source weights against the achieved error (same
+bands and lines, all widths computed), both log scales. Pensia's source grows like ``log(1/eps)``,
+Malach's like ``1/eps``: the logarithmic against the polynomial
+over-parameterisation.
+
+Outputs in ``out_dir``: ``mlp_error_width.csv`` (one row per construction and
+width), ``mlp_error_width_fit.csv`` (fit parameters), ``mlp_error_width.png``
+and ``.pdf``; resumable rows in ``runs/mlp_error_width[_quick].jsonl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.ticker
+import numpy as np
+
+from proofs_check.pensia2020 import bounded_target, nested_source
+from slth import MLP
+from slth.constructions import malach2020, pensia2020, source_widths
+from slth.evaluate import approximation_error
+from slth.sweeps import run_sweep
+
+from ._style import new_figure, save_figure, style, write_csv
+
+__all__ = ["CSV_COLUMNS", "FIT_COLUMNS", "NAME", "compute", "fit_exponential", "fit_power",
+           "main", "plot"]
+
+NAME = "mlp_error_width"
+#: Target widths.
+ARCH: tuple[int, ...] = (4, 8, 2)
+CONSTRUCTIONS: tuple[str, ...] = ("pensia2020", "malach2020")
+LABELS: dict[str, str] = {"pensia2020": "Pensia et al.: subset sums",
+                          "malach2020": "Malach et al.: single pair"}
+SHORT: dict[str, str] = {"pensia2020": "Pensia et al.", "malach2020": "Malach et al."}
+COLORS: dict[str, str] = {"pensia2020": "C0", "malach2020": "C3"}
+MARKERS: dict[str, str] = {"pensia2020": "o", "malach2020": "s"}
+#: Widths below these are left out of the fits: with few candidates the sums cannot
+#: reach the larger weights at all, and the 2^-n law (random subset sum) is asymptotic.
+FIT_MIN_N: dict[str, int] = {"pensia2020": 12, "malach2020": 4}
+#: Units per part of the top panel (both constructions) and the extra Malach widths of
+#: the bottom panel.
+QUICK: dict[str, Any] = {
+    "targets": 3,
+    "units": {"pensia2020": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24],
+              "malach2020": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 64, 256, 1024]},
+    "eval": {"n_samples": 256, "adversarial_steps": 15, "restarts": 3},
+}
+FULL: dict[str, Any] = {
+    "targets": 16,
+    "units": {"pensia2020": list(range(1, 33)),
+              "malach2020": [*range(1, 33), 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024,
+                             1448, 2048, 2896, 4096]},
+    # slth.evaluate holds the hidden activations of every source unit, kept or not:
+    # 512 inputs x 65k units (Malach at 4096) is about 270 MB
+    "eval": {"n_samples": 512, "adversarial_steps": 50, "restarts": 8},
+}
+
+CSV_COLUMNS = (
+    "construction",
+    "units",
+    "targets",
+    "n_source_params",
+    "n_kept",
+    "certified_median",
+    "certified_q25",
+    "certified_q75",
+    "adversarial_median",
+    "adversarial_q25",
+    "adversarial_q75",
+    "sampled_median",
+)
+FIT_COLUMNS = ("construction", "law", "a", "b", "units_min", "units_max", "rms_log2_residual")
+
+
+def _task(config: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    arch = config["arch"]
+    target = bounded_target(arch, rng=np.random.default_rng(config["target_seed"]))
+    units = config["units"]
+    L = len(arch) - 1
+    big_units = [max(units)] * L
+    big = MLP.random(source_widths(target, big_units), rng=rng)
+    build = pensia2020.construct if config["construction"] == "pensia2020" else \
+        malach2020.construct
+    key = "n" if config["construction"] == "pensia2020" else "k"
+    rows = []
+    for u in units:
+        ticket = build(target, source=nested_source(big, target, big_units, [u] * L),
+                       **{key: u})
+        rep = approximation_error(target, ticket, rng=rng, **config["eval"])
+        rows.append({"units": u, "certified": rep.certified, "adversarial": rep.adversarial,
+                     "sampled": rep.sampled_max, "n_source_params": ticket.n_source_params,
+                     "n_kept": ticket.n_kept})
+    return {"rows": rows}
+
+
+def compute(
+    *,
+    targets: int,
+    units: dict[str, Sequence[int]],
+    eval_kw: dict[str, int],
+    arch: Sequence[int] = ARCH,
+    rng: int = 0,
+    store: str | Path | None = None,
+    progress: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Medians and quartiles over targets of each construction's errors at each width.
+
+    Parameters
+    ----------
+    targets : int
+        Number of random targets (the same for both constructions).
+    units : dict of str to sequence of int
+        Widths (units per part) per construction.
+    eval_kw : dict
+        Keyword arguments of :func:`slth.evaluate.approximation_error`.
+    arch : sequence of int
+        Target widths.
+    rng : int, default 0
+        Base seed: target t is drawn from ``default_rng([rng, t])``, the sources
+        from the sweep rows' generators.
+    store : path-like, optional
+        Resumable results file.
+    progress : bool or None
+        Progress bar on stderr.
+
+    Returns
+    -------
+    list of dict
+        Rows with the keys of :data:`CSV_COLUMNS`.
+    """
+    configs = [
+        {"figure": NAME, "construction": c, "arch": [int(w) for w in arch],
+         "target_seed": [int(rng), t], "units": [int(u) for u in units[c]], "eval": eval_kw}
+        for c in units
+        for t in range(int(targets))
+    ]
+    res = run_sweep(_task, configs, path=store, rng=rng, progress=progress, desc=NAME)
+    by: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for cfg, out in zip(configs, res.results):
+        for r in out["rows"]:
+            by.setdefault((cfg["construction"], r["units"]), []).append(r)
+    rows = []
+    for (c, u), rs in by.items():
+        q = {k: np.quantile([r[k] for r in rs], [0.25, 0.5, 0.75])
+             for k in ("certified", "adversarial", "sampled")}
+        rows.append({
+            "construction": c, "units": u, "targets": len(rs),
+            "n_source_params": rs[0]["n_source_params"],
+            "n_kept": float(np.median([r["n_kept"] for r in rs])),
+            "certified_median": float(q["certified"][1]),
+            "certified_q25": float(q["certified"][0]),
+            "certified_q75": float(q["certified"][2]),
+            "adversarial_median": float(q["adversarial"][1]),
+            "adversarial_q25": float(q["adversarial"][0]),
+            "adversarial_q75": float(q["adversarial"][2]),
+            "sampled_median": float(q["sampled"][1]),
+        })
+    return rows
+
+
+def _fit(x: np.ndarray, y: np.ndarray, design: np.ndarray) -> tuple[float, float, float]:
+    (c0, c1), *_ = np.linalg.lstsq(design, np.log2(y), rcond=None)
+    resid = np.log2(y) - design @ np.array([c0, c1])
+    return float(2.0 ** c0), float(c1), float(np.sqrt(np.mean(resid ** 2)))
+
+
+def fit_exponential(units: np.ndarray, errors: np.ndarray, *, n_min: int = 12
+                    ) -> dict[str, Any]:
+    """Least-squares fit of ``log2(error) = log2(a) - b n`` for ``n >= n_min``."""
+    n, e = np.asarray(units, float), np.asarray(errors, float)
+    keep = (n >= n_min) & (e > 0)
+    a, mb, rms = _fit(n[keep], e[keep], np.column_stack([np.ones(keep.sum()), n[keep]]))
+    return {"law": "a 2^(-b n)", "a": a, "b": -mb, "units_min": int(n[keep].min()),
+            "units_max": int(n[keep].max()), "rms_log2_residual": rms}
+
+
+def fit_power(units: np.ndarray, errors: np.ndarray, *, n_min: int = 4
+              ) -> dict[str, Any]:
+    """Least-squares fit of ``log2(error) = log2(a) - b log2(n)`` for ``n >= n_min``."""
+    n, e = np.asarray(units, float), np.asarray(errors, float)
+    keep = (n >= n_min) & (e > 0)
+    a, mb, rms = _fit(n[keep], e[keep],
+                      np.column_stack([np.ones(keep.sum()), np.log2(n[keep])]))
+    return {"law": "a n^(-b)", "a": a, "b": -mb, "units_min": int(n[keep].min()),
+            "units_max": int(n[keep].max()), "rms_log2_residual": rms}
+
+
+def _num(a: float) -> str:
+    """``a`` for mathtext: 2 significant digits, powers of ten written out."""
+    if a == 0 or 0.01 <= abs(a) < 1000:
+        return f"{a:.3g}"
+    e = int(np.floor(np.log10(abs(a))))
+    return f"{a / 10.0 ** e:.2g}\\cdot 10^{{{e}}}"
+
+
+def plot(rows: list[dict[str, Any]], fits: dict[str, dict[str, Any]], *,
+         top_max: int) -> Any:
+    """Two stacked panels: error against width, source weights against error."""
+    with style():
+        fig, (ax, ax2) = new_figure(2, height=4.8, sharex=False, height_ratios=(1.3, 1.0))
+        handles: list[Any] = []
+        labels: list[str] = []
+        for c in dict.fromkeys(r["construction"] for r in rows):
+            rs = sorted((r for r in rows if r["construction"] == c), key=lambda r: r["units"])
+            col, mk = COLORS.get(c, "C2"), MARKERS.get(c, "^")
+            top = [r for r in rs if r["units"] <= top_max]
+            n = np.array([r["units"] for r in top], float)
+            band = ax.fill_between(n, [r["adversarial_median"] for r in top],
+                                   [r["certified_median"] for r in top], color=col,
+                                   alpha=0.22, lw=0)
+            (line,) = ax.plot(n, [r["sampled_median"] for r in top], mk + "-", color=col,
+                              mfc="none", mew=0.7, lw=0.8)
+            f = fits[c]
+            grid = np.linspace(max(f["units_min"], 1), top_max, 200)
+            if f["law"].startswith("a 2"):
+                law = f["a"] * np.exp2(-f["b"] * grid)
+                text = f"fit ${_num(f['a'])}\\,2^{{-{f['b']:.2f}\\,n}}$"
+            else:
+                law = f["a"] * grid ** (-f["b"])
+                text = f"fit ${_num(f['a'])}\\,n^{{-{f['b']:.2f}}}$"
+            (fit_line,) = ax.plot(grid, law, ":", color=col, lw=1.2)
+            handles += [(band, line), fit_line]
+            labels += [LABELS.get(c, c), text]
+            p = np.array([r["n_source_params"] for r in rs], float)
+            ax2.fill_between(p, [r["adversarial_median"] for r in rs],
+                             [r["certified_median"] for r in rs], color=col, alpha=0.22, lw=0)
+            y = np.array([r["sampled_median"] for r in rs])
+            ax2.plot(p, y, mk + "-", color=col, mfc="none", mew=0.7, lw=0.8)
+            # label each curve at its last point (no legend box to collide with the data)
+            dx, dy, va = (-6, 0, "center") if c == "pensia2020" else (0, -7, "top")
+            ax2.annotate(SHORT.get(c, c), (p[-1], y[-1]), xytext=(dx, dy),
+                         textcoords="offset points", ha="right", va=va, color=col,
+                         fontsize=6.8)
+        ax.set_yscale("log")
+        ax.set_xlim(0.5, top_max + 0.5)
+        ax.set_xlabel("candidates per weight and sign part $n$")
+        ax.set_ylabel("sup error on the unit ball")
+        ax.grid(True, which="major")
+        ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.legend(handles, labels, loc="lower left", fontsize=6.5, labelspacing=0.3,
+                  title="medians over targets:\nband: lower to certified bound\n"
+                        "line: sampled error",
+                  title_fontsize=6.2, alignment="left")
+        ax.set_title("(a) error against width", loc="left")
+        ax2.set_xscale("log")
+        ax2.set_yscale("log")
+        ax2.set_xlabel("weights of the source network")
+        ax2.set_ylabel("sup error on the unit ball")
+        ax2.grid(True, which="major")
+        ax2.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax2.set_title("(b) error against source size (as in (a))", loc="left")
+    return fig
+
+
+def main(
+    out_dir: str | Path,
+    *,
+    quick: bool = False,
+    rng: int = 0,
+    progress: bool | None = None,
+    targets: int | None = None,
+    units: dict[str, Sequence[int]] | None = None,
+) -> dict[str, Path]:
+    """Compute, save the data (CSV), plot (PNG, PDF).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder (created).
+    quick : bool, default False
+        :data:`QUICK` (3 targets, widths up to 24, Malach to 1024; under a
+        minute on 2 cores) instead of :data:`FULL`.
+    rng : int, default 0
+        Base seed.
+    progress : bool or None
+        Progress bar on stderr.
+    targets, units : optional
+        Override the mode's number of targets and widths (tests).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``csv``, ``fit_csv``, ``png``, ``pdf``, ``runs``.
+    """
+    out = Path(out_dir)
+    mode = QUICK if quick else FULL
+    widths = units if units is not None else mode["units"]
+    store = out / "runs" / f"{NAME}{'_quick' if quick else ''}.jsonl"
+    rows = compute(targets=int(targets) if targets is not None else mode["targets"],
+                   units=widths, eval_kw=mode["eval"], rng=rng, store=store,
+                   progress=progress)
+    rows.sort(key=lambda r: (r["construction"], r["units"]))
+    csv_path = write_csv(out / f"{NAME}.csv", CSV_COLUMNS, rows)
+    top_max = max(widths["pensia2020"]) if "pensia2020" in widths else 32
+    fits = {}
+    for c in dict.fromkeys(r["construction"] for r in rows):
+        rs = [r for r in rows if r["construction"] == c]
+        n = np.array([r["units"] for r in rs])
+        e = np.array([r["sampled_median"] for r in rs])
+        fit = fit_exponential if c == "pensia2020" else fit_power
+        fits[c] = fit(n, e, n_min=FIT_MIN_N.get(c, 4))
+    fit_path = write_csv(out / f"{NAME}_fit.csv", FIT_COLUMNS,
+                         [{"construction": c, **f} for c, f in fits.items()])
+    png, pdf = save_figure(plot(rows, fits, top_max=top_max), out, NAME)
+    return {"csv": csv_path, "fit_csv": fit_path, "png": png, "pdf": pdf, "runs": store}
