@@ -45,6 +45,7 @@ searches see the nonzero values first.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,7 @@ __all__ = [
     "check_units",
     "draw_source",
     "failure_error",
+    "finish_ticket",
     "gather_layer",
     "layer_tolerances",
     "rescale",
@@ -477,6 +479,48 @@ def build_ticket(source: MLP, target: MLP, layer_masks: list[tuple[np.ndarray,
         weight_errors=tuple(weight_errors),
         bias_errors=tuple(bias_errors),
     )
+
+
+def finish_ticket(
+    source: MLP,
+    target: MLP,
+    layer_masks: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]],
+    *,
+    construction: str,
+    params: dict[str, Any],
+    units_name: str,
+    rng: RNGLike,
+    source_given: bool,
+    weight_errors: list[np.ndarray],
+    bias_errors: list[np.ndarray | None],
+    timings: dict[str, float] | None,
+    phases: dict[str, float],
+    t_start: float,
+) -> Ticket:
+    """The part both constructions share once the masks are chosen.
+
+    Completes ``params`` with the source description, the layout (in terms of
+    ``units_name``) and the target's assumptions, builds the :class:`Ticket`
+    and, when asked, fills ``timings`` with ``phases``, the ticket assembly
+    time and the total since ``t_start``.
+    """
+    params.update({
+        "seed": seed_param(rng) if not source_given else None,
+        "source_given": source_given,
+        "source_law": None if source_given else "uniform[-1,1]",
+        "layout": f"per input coordinate a block of 2{units_name} hidden units split by the sign "
+                  f"of their first-layer weight; each part uses the first {units_name} units of "
+                  f"its sign; constant block of 2{units_name} units per biased layer",
+    })
+    params.update(target_assumptions(target))
+    t0 = time.perf_counter()
+    ticket = build_ticket(source, target, layer_masks, construction=construction, params=params,
+                          weight_errors=weight_errors, bias_errors=bias_errors)
+    if timings is not None:
+        timings.update(phases)
+        timings.update({"ticket": time.perf_counter() - t0,
+                        "total": time.perf_counter() - t_start})
+    return ticket
 
 
 def failure_error(construction: str, n_failed: int, n_total: int, failed_weights: int,

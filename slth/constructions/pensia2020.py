@@ -56,7 +56,6 @@ from ..nets.mlp import MLP
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..ticket import Ticket
 from ._common import (
-    build_ticket,
     check_delta,
     check_eps,
     check_on_failure,
@@ -66,12 +65,11 @@ from ._common import (
     check_units,
     draw_source,
     failure_error,
+    finish_ticket,
     gather_layer,
     layer_tolerances,
     scatter_layer,
-    seed_param,
     source_widths,
-    target_assumptions,
 )
 
 __all__ = ["NAME", "construct", "theorem_units"]
@@ -313,20 +311,11 @@ def construct(
         "n_failed": n_failed,
         "failed_weights": failed_weights,
         "worst_error": worst,
-        "seed": seed_param(rng) if not source_given else None,
-        "source_given": source_given,
-        "source_law": None if source_given else "uniform[-1,1]",
-        "layout": "per input coordinate a block of 2n hidden units split by the sign of "
-                  "their first-layer weight; each part uses the first n units of its sign; "
-                  "constant block of 2n units per biased layer",
     }
-    params.update(target_assumptions(target))
-    t0 = time.perf_counter()
-    ticket = build_ticket(source, target, layer_masks, construction=NAME, params=params,
-                          weight_errors=weight_errors, bias_errors=bias_errors)
-    t_ticket = time.perf_counter() - t0
-    if timings is not None:
-        timings.update({"draw": t_draw, "gather": t_gather, "solve": t_solve,
-                        "scatter": t_scatter, "ticket": t_ticket,
-                        "total": time.perf_counter() - t_start})
-    return ticket
+    return finish_ticket(
+        source, target, layer_masks, construction=NAME, params=params, units_name="n",
+        rng=rng, source_given=source_given, weight_errors=weight_errors,
+        bias_errors=bias_errors, timings=timings,
+        phases={"draw": t_draw, "gather": t_gather, "solve": t_solve, "scatter": t_scatter},
+        t_start=t_start,
+    )
