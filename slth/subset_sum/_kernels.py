@@ -682,23 +682,3 @@ def first_covering_batch(values, lo, hi, eps, n_min, out, nthreads):
             while k <= n_max and not covers_one(row, k, lo, hi, eps, bufA, bufB, work, Ilo, Ihi):
                 k += 1
             out[r] = k
-
-
-@nb.njit(cache=True, parallel=True)
-def covers_batch(values, lo, hi, eps, out, nthreads):
-    """out[b] = :func:`covers_one` on the whole row b."""
-    nb_inst, n = values.shape
-    chunk = (nb_inst + nthreads - 1) // nthreads
-    cap = 1 << (n - n // 2)
-    for c in nb.prange(nthreads):
-        first = c * chunk
-        last = min(nb_inst, first + chunk)
-        if first >= last:
-            continue
-        bufA = np.empty(2 * cap, np.float64)
-        bufB = np.empty(2 * cap, np.float64)
-        work = np.empty(cap, np.float64)
-        Ilo = np.empty(cap, np.float64)
-        Ihi = np.empty(cap, np.float64)
-        for r in range(first, last):
-            out[r] = covers_one(values[r], n, lo, hi, eps, bufA, bufB, work, Ilo, Ihi)

@@ -117,9 +117,11 @@ def covers_batch(
     """:func:`covers` for every row of ``values`` (float[B, n]); returns bool[B]."""
     vals = _covers_values(values)
     lo, hi = _check_interval(interval)
-    out = np.empty(vals.shape[0], dtype=np.bool_)
-    _kernels.covers_batch(vals, lo, hi, _check_eps_required(eps), out, _threads())
-    return out
+    n = vals.shape[1]
+    first = np.empty(vals.shape[0], dtype=np.int64)
+    # the scan started at n itself: one decision per row
+    _kernels.first_covering_batch(vals, lo, hi, _check_eps_required(eps), n, first, _threads())
+    return first <= n
 
 
 def covers(
