@@ -325,6 +325,40 @@ def _mitm_one(vals, n, target, eps, bufA, bufB, work, out_mask):
 # batched solvers
 
 
+@nb.njit(cache=True)
+def _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, lo, hi):
+    """Rows ``lo..hi-1`` of :func:`mitm_batch`, with one buffer set for them all."""
+    n = values.shape[1]
+    kmax = min(n, kmax)
+    kd = min(kd, n)
+    cap = max(1 << (kmax - kmax // 2), 1 << kd)
+    bufA = np.empty(2 * cap, np.float64)
+    bufB = np.empty(2 * cap, np.float64)
+    work = np.empty(cap, np.float64)
+    for r in range(lo, hi):
+        row = values[r]
+        if eps < 0.0:
+            _mitm_one(row, n, targets[r], -1.0, bufA, bufB, work, masks[r])
+            proven[r] = True
+        elif kd > 0 and _direct_eps(row, kd, targets[r], eps, work, masks[r]):
+            proven[r] = False
+        else:
+            k = min(k0, kmax)
+            while True:
+                err, early = _mitm_one(row, k, targets[r], eps, bufA, bufB, work, masks[r])
+                if err <= eps or k == kmax:
+                    break
+                k = min(kmax, k + step)
+            for t in range(k, n):
+                masks[r, t] = False
+            proven[r] = (k == n) and not early
+        tot = 0.0
+        for t in range(n):
+            if masks[r, t]:
+                tot += row[t]
+        totals[r] = tot
+
+
 @nb.njit(cache=True, parallel=True)
 def mitm_batch(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, nthreads):
     """Solve ``B`` independent instances (rows of ``values``) by meet in the middle.
@@ -352,48 +386,21 @@ def mitm_batch(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
     nthreads : int
         Number of chunks (one per thread; pass ``numba.get_num_threads()``).
     """
-    nb_inst, n = values.shape
+    nb_inst = values.shape[0]
     chunk = (nb_inst + nthreads - 1) // nthreads
-    kmax = min(n, kmax)
-    kd = min(kd, n)
-    cap = max(1 << (kmax - kmax // 2), 1 << kd)
     for c in nb.prange(nthreads):
         lo = c * chunk
         hi = min(nb_inst, lo + chunk)
-        if lo >= hi:
-            continue
-        bufA = np.empty(2 * cap, np.float64)
-        bufB = np.empty(2 * cap, np.float64)
-        work = np.empty(cap, np.float64)
-        for r in range(lo, hi):
-            row = values[r]
-            if eps < 0.0:
-                _mitm_one(row, n, targets[r], -1.0, bufA, bufB, work, masks[r])
-                proven[r] = True
-            elif kd > 0 and _direct_eps(row, kd, targets[r], eps, work, masks[r]):
-                proven[r] = False
-            else:
-                k = min(k0, kmax)
-                while True:
-                    err, early = _mitm_one(
-                        row, k, targets[r], eps, bufA, bufB, work, masks[r]
-                    )
-                    if err <= eps or k == kmax:
-                        break
-                    k = min(kmax, k + step)
-                for t in range(k, n):
-                    masks[r, t] = False
-                proven[r] = (k == n) and not early
-            tot = 0.0
-            for t in range(n):
-                if masks[r, t]:
-                    tot += row[t]
-            totals[r] = tot
+        if lo < hi:
+            _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, lo, hi)
 
 
-#: The same kernel compiled without threads: small batches skip the thread-pool
-#: launch, which costs more than solving them on a busy machine.
-mitm_batch_serial = nb.njit(cache=True)(mitm_batch.py_func)
+@nb.njit(cache=True)
+def mitm_batch_serial(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, nthreads):
+    """:func:`mitm_batch` on the calling thread (``nthreads`` ignored): small batches
+    skip the thread-pool launch, which costs more than solving them on a busy machine."""
+    _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals,
+               0, values.shape[0])
 
 
 @nb.njit(cache=True, parallel=True)
