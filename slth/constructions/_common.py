@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,7 @@ __all__ = [
     "gather_layer",
     "layer_tolerances",
     "rescale",
+    "resolve_width",
     "scatter_layer",
     "seed_param",
     "source_widths",
@@ -479,6 +480,37 @@ def build_ticket(source: MLP, target: MLP, layer_masks: list[tuple[np.ndarray,
         weight_errors=tuple(weight_errors),
         bias_errors=tuple(bias_errors),
     )
+
+
+def resolve_width(
+    target: MLP,
+    units_name: str,
+    value: Any,
+    source: Any,
+    eps: float | None,
+    width_from_eps: Callable[[], tuple[int, ...]],
+    eps_hint: str,
+) -> tuple[MLP | None, tuple[int, ...], str]:
+    """Where a construction's width comes from: ``value`` (n or k), a given ``source``, or eps.
+
+    Returns ``(source, units, width_from)``; ``width_from_eps`` is called only
+    when neither ``value`` nor ``source`` fixes the width. ``eps_hint`` says, in
+    the error raised when nothing fixes it, how eps sets the width.
+    """
+    units = check_units(units_name, value, target.depth)
+    width_from = units_name if units is not None else None
+    if source is not None:
+        source, units = check_source(source, target, units, units_name)
+        width_from = width_from or "source"
+    elif units is None:
+        if eps is None:
+            raise InputError(
+                f"pass `eps` ({eps_hint}), `{units_name}` (units per sign part and input "
+                f"coordinate) or `source`; received eps=None, {units_name}=None, source=None"
+            )
+        units = width_from_eps()
+        width_from = "eps"
+    return source, units, width_from
 
 
 def finish_ticket(

@@ -34,7 +34,6 @@ import numpy as np
 
 from .. import bounds
 from .._rng import RNGLike
-from ..errors import InputError
 from ..nets.mlp import MLP
 from ..ticket import Ticket
 from ._common import (
@@ -42,14 +41,13 @@ from ._common import (
     check_eps,
     check_on_failure,
     check_positive,
-    check_source,
     check_target,
-    check_units,
     draw_source,
     failure_error,
     finish_ticket,
     gather_layer,
     layer_tolerances,
+    resolve_width,
     scatter_layer,
     source_widths,
 )
@@ -193,20 +191,11 @@ def construct(
     C_f = check_positive("C", C)
     on_failure = check_on_failure(on_failure)
     L = target.depth
-    units = check_units("k", k, L)
-    width_from = "k" if units is not None else None
-    if source is not None:
-        source, units = check_source(source, target, units, "k")
-        width_from = width_from or "source"
-    elif units is None:
-        if eps_f is None:
-            raise InputError(
-                "pass `eps` (the width then follows slth.bounds.malach2020_units), `k` "
-                "(candidates per sign part and input coordinate) or `source`; received "
-                "eps=None, k=None, source=None"
-            )
-        units = theorem_units(target, eps_f, delta_f, C=C_f)
-        width_from = "eps"
+    source, units, width_from = resolve_width(
+        target, "k", k, source, eps_f,
+        lambda: theorem_units(target, eps_f, delta_f, C=C_f),
+        "the width then follows slth.bounds.malach2020_units",
+    )
     tolerances = layer_tolerances(target, eps_f) if eps_f is not None else None
 
     source_given = source is not None

@@ -51,7 +51,7 @@ import numpy as np
 
 from .. import bounds
 from .._rng import RNGLike
-from ..errors import InputError, LimitError
+from ..errors import LimitError
 from ..nets.mlp import MLP
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..ticket import Ticket
@@ -60,14 +60,13 @@ from ._common import (
     check_eps,
     check_on_failure,
     check_positive,
-    check_source,
     check_target,
-    check_units,
     draw_source,
     failure_error,
     finish_ticket,
     gather_layer,
     layer_tolerances,
+    resolve_width,
     scatter_layer,
     source_widths,
 )
@@ -216,20 +215,11 @@ def construct(
     C_f = check_positive("C", C)
     on_failure = check_on_failure(on_failure)
     L = target.depth
-    units = check_units("n", n, L)
-    width_from = "n" if units is not None else None
-    if source is not None:
-        source, units = check_source(source, target, units, "n")
-        width_from = width_from or "source"
-    elif units is None:
-        if eps_f is None:
-            raise InputError(
-                "pass `eps` (the width then follows Theorem 1 via slth.bounds), `n` (units per "
-                "sign part and input coordinate) or `source`; received eps=None, n=None, "
-                "source=None"
-            )
-        units = theorem_units(target, eps_f, delta_f, C=C_f)
-        width_from = "eps"
+    source, units, width_from = resolve_width(
+        target, "n", n, source, eps_f,
+        lambda: theorem_units(target, eps_f, delta_f, C=C_f),
+        "the width then follows Theorem 1 via slth.bounds",
+    )
     if eps_f is None and weight_eps is None and max(units) > EXACT_MAX_N:
         raise LimitError(
             f"`n` = {list(units)}: exact mode (eps=None) solves every instance optimally and "
