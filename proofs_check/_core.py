@@ -54,6 +54,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from slth.stats import clopper_pearson
@@ -68,6 +69,7 @@ __all__ = [
     "rate_verdict",
     "results_to_json",
     "results_to_markdown",
+    "store_path",
     "threshold_bracket",
     "trials_needed",
 ]
@@ -402,3 +404,10 @@ def results_to_json(results: Sequence[CheckResult], **meta: Any) -> str:
         indent=2,
         allow_nan=False,
     )
+
+
+def store_path(store_dir: str | Path | None, name: str, quick: bool) -> Path | None:
+    """Resumable results file of check ``name``: ``DIR/<name>[_quick].jsonl``, or None."""
+    if store_dir is None:
+        return None
+    return Path(store_dir) / f"{name}{'_quick' if quick else ''}.jsonl"

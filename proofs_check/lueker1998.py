@@ -57,7 +57,14 @@ from slth import InputError
 from slth.subset_sum import COVERS_MAX_N, DISTRIBUTIONS, first_covering_n, sample
 from slth.sweeps import run_sweep
 
-from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, threshold_bracket, trials_needed
+from ._core import (
+    VIOLATION_FACTOR,
+    CheckResult,
+    rate_verdict,
+    store_path,
+    threshold_bracket,
+    trials_needed,
+)
 
 __all__ = [
     "DEFAULT_C",
@@ -353,9 +360,7 @@ def run(
     list of CheckResult
     """
     mode = QUICK if quick else FULL
-    store = None
-    if store_dir is not None:
-        store = Path(store_dir) / f"{NAME}{'_quick' if quick else ''}.jsonl"
+    store = store_path(store_dir, NAME, quick)
     out = []
     for dist in distributions:
         for eps in EPS if eps_values is None else eps_values:

@@ -53,7 +53,7 @@ from slth.evaluate import approximation_error
 from slth.sweeps import run_sweep
 
 from . import pensia2020 as P
-from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, trials_needed
+from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, store_path, trials_needed
 from ._mlp import (
     SingleCurve,
     bounded_target,
@@ -336,9 +336,7 @@ def run(
     list of CheckResult
     """
     mode = QUICK if quick else FULL
-    store = None
-    if store_dir is not None:
-        store = Path(store_dir) / f"{NAME}{'_quick' if quick else ''}.jsonl"
+    store = store_path(store_dir, NAME, quick)
     return [
         check(w, eps, delta, trials=mode["trials"], rng=rng, store=store, progress=progress)
         for w in architectures

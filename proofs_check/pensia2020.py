@@ -65,7 +65,7 @@ from slth.constructions import pensia2020, source_widths
 from slth.evaluate import approximation_error
 from slth.sweeps import run_sweep
 
-from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, trials_needed
+from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, store_path, trials_needed
 from ._mlp import (
     bounded_target,
     certified_first_index,
@@ -557,9 +557,7 @@ def run(
     list of CheckResult
     """
     mode = QUICK if quick else FULL
-    store = None
-    if store_dir is not None:
-        store = Path(store_dir) / f"{NAME}{'_quick' if quick else ''}.jsonl"
+    store = store_path(store_dir, NAME, quick)
     return [
         check(w, eps, delta, trials=mode["trials"], rng=rng, store=store, progress=progress)
         for w in architectures

@@ -45,7 +45,7 @@ import numpy as np
 from slth import bounds as B
 
 from . import pensia2020 as T1
-from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, trials_needed
+from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, store_path, trials_needed
 from ._mlp import scan_constant, units_table
 
 __all__ = ["LAYERS", "NAME", "PAPER", "STATEMENT", "check", "run"]
@@ -212,9 +212,7 @@ def run(
     list of CheckResult
     """
     mode = QUICK if quick else FULL
-    store = None
-    if store_dir is not None:
-        store = Path(store_dir) / f"{NAME}{'_quick' if quick else ''}.jsonl"
+    store = store_path(store_dir, NAME, quick)
     return [
         check(d_in, d_out, eps, delta, trials=mode["trials"], rng=rng, store=store,
               progress=progress)

@@ -59,7 +59,7 @@ from slth.constructions import source_widths
 from slth.stats import clopper_pearson
 from slth.sweeps import run_sweep
 
-from ._core import CheckResult, threshold_bracket
+from ._core import CheckResult, store_path, threshold_bracket
 from ._mlp import SingleCurve, bounded_target, layer_candidates, optimal_errors, source_params
 
 __all__ = ["CASES", "CONSTRUCTIONS", "NAME", "PAPER", "STATEMENT", "check", "run", "widths_grid"]
@@ -330,9 +330,7 @@ def run(
     list of CheckResult
     """
     mode = QUICK if quick else FULL
-    store = None
-    if store_dir is not None:
-        store = Path(store_dir) / f"{NAME}{'_quick' if quick else ''}.jsonl"
+    store = store_path(store_dir, NAME, quick)
     return [
         check(c, d, eps, sources=mode["sources"], matrices=mode["matrices"], rng=rng,
               store=store, progress=progress)
