@@ -74,6 +74,7 @@ __all__ = [
     "finish_ticket",
     "gather_layer",
     "layer_tolerances",
+    "layer_units",
     "rescale",
     "resolve_width",
     "scatter_layer",
@@ -479,6 +480,23 @@ def build_ticket(source: MLP, target: MLP, layer_masks: list[tuple[np.ndarray,
         layer_map=tuple((2 * i, 2 * i + 1) for i in range(L)),
         weight_errors=tuple(weight_errors),
         bias_errors=tuple(bias_errors),
+    )
+
+
+def layer_units(
+    target: MLP, formula: Callable[..., Any], eps: float, delta: float, C: float
+) -> tuple[int, ...]:
+    """Per target layer, ``formula(d_in, d_out, depth, eps, delta, C=C)`` as an int.
+
+    ``d_in`` counts a bias as one more input column; ``formula`` is one of the
+    width functions of :mod:`slth.bounds`.
+    """
+    target = check_target(target)
+    w = target.widths
+    L = target.depth
+    return tuple(
+        int(formula(w[i] + (target.biases[i] is not None), w[i + 1], L, eps, delta, C=C))
+        for i in range(L)
     )
 
 

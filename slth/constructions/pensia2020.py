@@ -66,6 +66,7 @@ from ._common import (
     finish_ticket,
     gather_layer,
     layer_tolerances,
+    layer_units,
     resolve_width,
     scatter_layer,
     source_widths,
@@ -95,14 +96,7 @@ def theorem_units(target: MLP, eps: float, delta: float, *,
     -------
     tuple of int
     """
-    target = check_target(target)
-    w = target.widths
-    L = target.depth
-    return tuple(
-        int(bounds.pensia2020_units(w[i] + (target.biases[i] is not None), w[i + 1], L, eps,
-                                    delta, C=C))
-        for i in range(L)
-    )
+    return layer_units(target, bounds.pensia2020_units, eps, delta, C)
 
 
 def construct(
