@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -166,6 +167,70 @@ def test_recovery_is_exact_for_every_sorted_sum():
         for x in v[mask]:
             total += x
         assert total == value
+
+
+@given(
+    hnp.arrays(np.float64, st.integers(1, 40), elements=st.floats(-1e6, 1e6, width=64)),
+    st.floats(-1e6, 1e6, width=64),
+)
+def test_quantize_bounds_and_rounding(values, target):
+    # every quantised sum stays below the sentinel range, each value moves by at most q/2
+    qv = np.empty(values.shape[0], np.int64)
+    tq, scale = _kernels.quantize(values, values.shape[0], target, qv)
+    assert sum(abs(int(q)) for q in qv) + abs(int(tq)) <= 2**61 + values.shape[0] + 1
+    # exact rational arithmetic: float64 cannot hold the comparison at 2^61
+    half = Fraction(1, 2)
+    assert all(abs(int(q) - Fraction(x) * Fraction(scale)) <= half for q, x in zip(qv, values))
+    assert abs(int(tq) - Fraction(target) * Fraction(scale)) <= half
+
+
+def test_quantize_survives_magnitudes_whose_sum_overflows():
+    # the float sum of |values| overflows; the scale must stay finite and the values in range
+    values = np.array([1.5e308, -1.5e308, 1.0e308])
+    qv = np.empty(3, np.int64)
+    tq, scale = _kernels.quantize(values, 3, 1.0e308, qv)
+    assert 0 < scale < np.inf
+    assert sum(abs(int(q)) for q in qv) + abs(int(tq)) <= 2**61 + 4
+    res = solve_batch(values[None, :], np.array([1.0e308]))
+    assert res.masks.shape == (1, 3)
+
+
+def _int_pair_reference(A, B, t):
+    d = np.abs(A[:, None] + B[None, :] - t)
+    return int(d.min())
+
+
+@pytest.mark.parametrize("na, nb", [(1, 1), (1, 5), (5, 1), (2, 3), (7, 9), (64, 64), (300, 77)])
+def test_kernel_closest_pair_matches_all_pairs(na, nb):
+    # the four-segment merge-path walk against every pair, sizes around the segment cuts
+    rng = np.random.default_rng(na * 1000 + nb)
+    for _ in range(20):
+        A = np.sort(rng.integers(-(2**40), 2**40, na))
+        B = np.sort(rng.integers(-(2**40), 2**40, nb))
+        buf = np.concatenate([[-(2**62)], B, [2**62], A, [2**62]]).astype(np.int64)
+        bo, ao = 1, nb + 2
+        t = int(rng.integers(-(2**41), 2**41))
+        best, i, j, early = _kernels.closest_pair(buf, ao, na, bo, nb, t, -1)
+        assert not early
+        assert best == _int_pair_reference(A, B, t) == abs(int(A[i]) + int(B[j]) - t)
+        # early stop: any pair within eps_q is accepted, and it really is within
+        eps_q = int(np.quantile(np.abs(A[:, None] + B[None, :] - t), 0.05))
+        best, i, j, early = _kernels.closest_pair(buf, ao, na, bo, nb, t, eps_q)
+        assert best == abs(int(A[i]) + int(B[j]) - t) <= eps_q
+
+
+def test_kernel_sorted_sums_on_integers():
+    rng = np.random.default_rng(8)
+    for n in range(1, 13):
+        q = rng.integers(-(2**50), 2**50, n)
+        q[n // 2] = q[0]  # ties
+        size = 1 << n
+        buf = np.empty(2 * size + 3, np.int64)
+        off = _kernels.sorted_sums_at(q, 0, n, buf, 1, size + 2, np.empty(size, np.int64))
+        sums = np.zeros(1, np.int64)
+        for x in q:
+            sums = np.concatenate([sums, sums + x])
+        assert np.array_equal(buf[off : off + size], np.sort(sums))
 
 
 def test_solve_single_matches_batch_and_docstring_example():

@@ -2,17 +2,24 @@
 
 Conventions
 -----------
-* A subset sum is always evaluated as a left fold over its members in index
-  order, starting from 0.0. The sorted enumerations below build every sum that
-  way, so a value found in a sorted list can be matched *exactly* (bit for bit)
-  by the unsorted doubling enumeration used to recover its subset. That lets the
-  hot loops move values only (no masks), and the subset is recovered afterwards.
+* The solver works in 64-bit fixed point (:func:`quantize`): each instance's
+  values and target are rounded to multiples of q = 2^(e - 61), where 2^e
+  exceeds the sum of their magnitudes, so every subset sum is an exact integer
+  below 2^61. Integer compares are shorter on the merge's and the walk's
+  dependency chains than float compares, and exact sums let the hot loops move
+  values only (no masks): a value found in a sorted list is matched exactly by
+  the unsorted doubling enumeration that recovers its subset afterwards.
+* The same merges also sort float64 sums (coverage kernels). A float subset sum
+  is then a left fold over its members in index order from 0.0, which the
+  doubling enumeration reproduces bit for bit.
 * Batched kernels split the instances into one chunk per thread; each chunk owns
   its buffers, so nothing is allocated per instance.
 * Every kernel has a plain-numpy twin in :mod:`slth.subset_sum.reference`.
 """
 
 from __future__ import annotations
+
+import math
 
 import numba as nb
 import numpy as np
@@ -33,69 +40,58 @@ def _merge_step(buf, src, dst, sh, size, x):
     The shifted copy is first written to ``sh`` (a vectorised loop), then the
     two lists are merged branch-free and bidirectionally: the smallest
     remaining element is taken from the front and the largest from the back in
-    the same iteration, two independent dependency chains the CPU overlaps,
-    with no floating-point add on either chain. Ties go to the first list at
-    the front and to the second at the back, so the two ends partition the
-    output exactly. Every output is one of the inputs bit for bit.
-    Regions are addressed by offsets into one buffer: swapping array objects
-    in numba costs reference-count updates, which dominate small merges.
+    the same iteration, two independent dependency chains the CPU overlaps.
+    Ties go to S at the front and to S + x at the back, so the two ends
+    partition the output exactly whatever the sign of x. Every output is one
+    of the inputs bit for bit. Regions are addressed by offsets into one
+    buffer: swapping array objects in numba costs reference-count updates,
+    which dominate small merges.
     """
     for i in range(size):
-        sh[i] = buf[src + i] + x
+        sh[_u(i)] = buf[_u(src + i)] + x
     last = dst + 2 * size - 1
-    p = 0
+    p = src
     q = 0
-    pe = size - 1
+    pe = src + size - 1
     qe = size - 1
-    if x >= 0.0:
-        # P = S (in buf), Q = S + x (in sh)
-        for k in range(size):
-            a = buf[_u(src + p)]
-            b = sh[_u(q)]
-            take_b = b < a
-            ae = buf[_u(src + pe)]
-            be = sh[_u(qe)]
-            take_a = ae > be
-            buf[_u(dst + k)] = min(a, b)
-            buf[_u(last - k)] = max(ae, be)
-            q += take_b
-            p += 1 - take_b
-            pe -= take_a
-            qe -= 1 - take_a
-    else:
-        # P = S + x (in sh), Q = S (in buf)
-        for k in range(size):
-            a = sh[_u(p)]
-            b = buf[_u(src + q)]
-            take_b = b < a
-            ae = sh[_u(pe)]
-            be = buf[_u(src + qe)]
-            take_a = ae > be
-            buf[_u(dst + k)] = min(a, b)
-            buf[_u(last - k)] = max(ae, be)
-            q += take_b
-            p += 1 - take_b
-            pe -= take_a
-            qe -= 1 - take_a
+    for k in range(size):
+        a = buf[_u(p)]
+        b = sh[_u(q)]
+        take_b = b < a
+        ae = buf[_u(pe)]
+        be = sh[_u(qe)]
+        take_a = ae > be
+        buf[_u(dst + k)] = min(a, b)
+        buf[_u(last - k)] = max(ae, be)
+        q += take_b
+        p += 1 - take_b
+        pe -= take_a
+        qe -= 1 - take_a
 
 
 @nb.njit(cache=True)
-def sorted_sums(vals, start, stop, buf, sh):
-    """Sorted subset sums of ``vals[start:stop]``, built in ``buf``; returns their offset.
+def sorted_sums_at(vals, start, stop, buf, r0, r1, sh):
+    """Sorted subset sums of ``vals[start:stop]`` in ``buf``; returns their offset (r0 or r1).
 
-    With k = stop - start, ``buf`` must hold ``2 * 2**k`` floats and ``sh``
-    ``2**(k - 1)``; the 2**k sorted sums are ``buf[off:off + 2**k]``.
+    The merges ping-pong between the regions ``buf[r0:r0 + 2**k]`` and
+    ``buf[r1:r1 + 2**k]`` (k = stop - start); ``sh`` holds ``2**(k - 1)``
+    values. Works for float64 and int64 arrays alike.
     """
-    cap = buf.shape[0] // 2
-    src = 0
-    dst = cap
-    buf[0] = 0.0
+    src = r0
+    dst = r1
+    buf[r0] = 0
     size = 1
     for idx in range(start, stop):
         _merge_step(buf, src, dst, sh, size, vals[idx])
         size *= 2
         src, dst = dst, src
     return src
+
+
+@nb.njit(cache=True)
+def sorted_sums(vals, start, stop, buf, sh):
+    """:func:`sorted_sums_at` on the regions ``buf[:cap]``, ``buf[cap:]`` (cap = len(buf) // 2)."""
+    return sorted_sums_at(vals, start, stop, buf, 0, buf.shape[0] // 2, sh)
 
 
 @nb.njit(cache=True)
@@ -143,13 +139,14 @@ def sorted_sums_with_masks(vals, buf, tmp, mbuf, mtmp):
 def recover_subset(vals, start, stop, value, work, out_mask):
     """Set ``out_mask[start:stop]`` to a subset of ``vals[start:stop]`` summing to ``value``.
 
-    ``value`` must be one of the left-fold sums produced by :func:`sorted_sums`;
-    the unsorted doubling enumeration reproduces each such sum bit for bit.
+    ``value`` must be one of the sums produced by :func:`sorted_sums_at` on the
+    same array (exact integers, or float left folds): the unsorted doubling
+    enumeration reproduces each such sum bit for bit.
     Returns False if no subset matches (which would indicate a bug).
     """
-    work[0] = 0.0
+    work[0] = 0
     size = 1
-    if value == 0.0:
+    if value == 0:
         found = 0
     else:
         found = -1
@@ -171,103 +168,180 @@ def recover_subset(vals, start, stop, value, work, out_mask):
     return True
 
 
-@nb.njit(cache=True, inline="always")
-def _walk(A, B, target, eps, i, iend, j, best, bi, bj):
-    """Two-pointer walk for i in [i, iend); returns (best, bi, bj, stopped_early)."""
-    while i < iend and j >= 0:
-        d = A[_u(i)] + B[_u(j)] - target
-        ad = abs(d)
-        if ad < best:
-            best = ad
-            bi = i
-            bj = j
-            if ad <= eps:
-                return best, bi, bj, True
-        step = d < 0.0
-        i += step
-        j -= 1 - step
-    return best, bi, bj, False
+#: Fixed-point sentinel: 2^62, above every quantised sum (at most 2^61 + n in magnitude).
+_BIG = np.int64(1) << np.int64(62)
 
 
 @nb.njit(cache=True)
-def _start_j(B, x):
-    """Where the two-pointer walk stands in B when it reaches an A value x."""
-    j = np.searchsorted(B, x)
-    return min(j, B.shape[0] - 1)
+def quantize(vals, k, target, qv):
+    """Round ``vals[:k]`` and ``target`` to multiples of q = 2^(e - 61); returns (target_q, 1/q).
 
-
-@nb.njit(cache=True)
-def _closest_pair(A, B, target, eps):
-    """Find a + b closest to target, A and B sorted ascending.
-
-    The two-pointer walk is one long dependency chain (load, add, compare,
-    move). For long lists A is cut into four chunks, each walked from the B
-    position the global walk would have there (found by binary search), and
-    the four walks are interleaved so their chains overlap. Stops early once
-    within ``eps`` (``eps < 0``: never). Returns (best_abs_error, i, j, early).
+    2^e is the smallest power of two above ``sum |vals[:k]| + |target|`` (or
+    above (k + 1) times the largest magnitude, if that sum overflows), so
+    every quantised subset sum and the quantised target are integers of
+    magnitude at most 2^61 + (k + 1) / 2; ``qv[:k]`` receives the values.
+    Each rounding moves a value by at most q/2, so the error of any subset
+    (target included) moves by at most (k + 1) q / 2.
     """
-    na = A.shape[0]
-    nbb = B.shape[0]
-    if na < 64:
-        return _walk(A, B, target, eps, 0, na, nbb - 1, np.inf, 0, nbb - 1)
-    q = na // 4
-    i0, i1, i2, i3 = 0, q, 2 * q, 3 * q
-    e0, e1, e2, e3 = q, 2 * q, 3 * q, na
-    j0 = nbb - 1
-    j1 = _start_j(B, target - A[i1])
-    j2 = _start_j(B, target - A[i2])
-    j3 = _start_j(B, target - A[i3])
-    best = np.inf
-    bi = 0
-    bj = 0
-    while (
-        i0 < e0 and i1 < e1 and i2 < e2 and i3 < e3
-        and j0 >= 0 and j1 >= 0 and j2 >= 0 and j3 >= 0
-    ):
-        d0 = A[_u(i0)] + B[_u(j0)] - target
-        d1 = A[_u(i1)] + B[_u(j1)] - target
-        d2 = A[_u(i2)] + B[_u(j2)] - target
-        d3 = A[_u(i3)] + B[_u(j3)] - target
-        a0 = abs(d0)
-        a1 = abs(d1)
-        a2 = abs(d2)
-        a3 = abs(d3)
-        m = min(min(a0, a1), min(a2, a3))
+    s = abs(target)
+    big = s
+    for i in range(k):
+        s += abs(vals[i])
+        big = max(big, abs(vals[i]))
+    if s == 0.0:
+        e = 0
+    elif s < np.inf:
+        e = max(math.frexp(s)[1], -900)  # s < 2^e; the floor keeps 1/q finite
+    else:  # the float sum overflowed: bound it by (k + 1) max |x| instead
+        e = math.frexp(big)[1]
+        c = 1
+        while c < k + 1:
+            c *= 2
+            e += 1
+    scale = math.ldexp(1.0, 61 - e)
+    for i in range(k):
+        qv[i] = np.int64(np.rint(vals[i] * scale))
+    return np.int64(np.rint(target * scale)), scale
+
+
+@nb.njit(cache=True)
+def quantized_eps(eps, scale, k):
+    """Largest quantised error that proves a true error <= eps (k values; -1: never)."""
+    if eps < 0.0:
+        return np.int64(-1)
+    e = min(eps * scale, 4.0e18)
+    return max(np.int64(math.floor(e)) - (k + 1), np.int64(-1))
+
+
+@nb.njit(cache=True, inline="always")
+def _walk_split(buf, ao, na, bo, nbb, t, d):
+    """Number of steps on A among the first ``d`` steps of the two-pointer walk.
+
+    The walk is a merge of A (ascending) with t - B (ascending as j falls),
+    taking A[i] first when A[i] + B[j] - t < 0; this is the merge-path binary
+    search for the point where that merge has emitted ``d`` elements.
+    """
+    lo = max(0, d - nbb)
+    hi = min(d, na)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[_u(ao + mid)] + buf[_u(bo + nbb - d + mid)] - t < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True)
+def closest_pair(buf, ao, na, bo, nbb, t, eps_q):
+    """Closest a + b to t over A = buf[ao:ao+na], B = buf[bo:bo+nbb], both ascending int64.
+
+    Needs the sentinels ``buf[ao + na] = _BIG`` and ``buf[bo - 1] = -_BIG``.
+    The two-pointer walk (na + nbb steps) is one long dependency chain (load,
+    add, compare, move), so it is cut by merge-path splits into four equal
+    segments walked in lockstep; each segment visits exactly the pairs the
+    single walk visits there, and the sentinels let every segment run its full
+    length without bounds tests (a sentinel pair is never the closest: some
+    real pair is always visited and is nearer). One buffer and a fixed trip
+    count keep all eight pointers in registers. Stops early once the error is
+    at most ``eps_q`` (-1: never). Returns (error, i, j, stopped_early).
+    """
+    total = na + nbb
+    seg = total // 4
+    i1 = _walk_split(buf, ao, na, bo, nbb, t, seg)
+    i2 = _walk_split(buf, ao, na, bo, nbb, t, 2 * seg)
+    i3 = _walk_split(buf, ao, na, bo, nbb, t, 3 * seg)
+    a0 = ao
+    b0 = bo + nbb - 1
+    a1 = ao + i1
+    b1 = bo + nbb - 1 - (seg - i1)
+    a2 = ao + i2
+    b2 = bo + nbb - 1 - (2 * seg - i2)
+    a3 = ao + i3
+    b3 = bo + nbb - 1 - (3 * seg - i3)
+    best = _BIG
+    ba = ao
+    bb = bo
+    for _ in range(seg):
+        d0 = buf[_u(a0)] + buf[_u(b0)] - t
+        d1 = buf[_u(a1)] + buf[_u(b1)] - t
+        d2 = buf[_u(a2)] + buf[_u(b2)] - t
+        d3 = buf[_u(a3)] + buf[_u(b3)] - t
+        m = min(min(abs(d0), abs(d1)), min(abs(d2), abs(d3)))
         if m < best:
-            if a0 == m:
-                bi, bj = i0, j0
-            elif a1 == m:
-                bi, bj = i1, j1
-            elif a2 == m:
-                bi, bj = i2, j2
-            else:
-                bi, bj = i3, j3
             best = m
-            if m <= eps:
-                return best, bi, bj, True
-        s0 = d0 < 0.0
-        s1 = d1 < 0.0
-        s2 = d2 < 0.0
-        s3 = d3 < 0.0
-        i0 += s0
-        j0 -= 1 - s0
-        i1 += s1
-        j1 -= 1 - s1
-        i2 += s2
-        j2 -= 1 - s2
-        i3 += s3
-        j3 -= 1 - s3
-    # finish each lane alone
-    best, bi, bj, early = _walk(A, B, target, eps, i0, e0, j0, best, bi, bj)
-    if early:
-        return best, bi, bj, True
-    best, bi, bj, early = _walk(A, B, target, eps, i1, e1, j1, best, bi, bj)
-    if early:
-        return best, bi, bj, True
-    best, bi, bj, early = _walk(A, B, target, eps, i2, e2, j2, best, bi, bj)
-    if early:
-        return best, bi, bj, True
-    return _walk(A, B, target, eps, i3, e3, j3, best, bi, bj)
+            if abs(d0) == m:
+                ba, bb = a0, b0
+            elif abs(d1) == m:
+                ba, bb = a1, b1
+            elif abs(d2) == m:
+                ba, bb = a2, b2
+            else:
+                ba, bb = a3, b3
+            if m <= eps_q:
+                return best, ba - ao, bb - bo, True
+        # d < 0: step on A (a += 1), else on B (b -= 1); s = -1 or 0
+        s0 = d0 >> 63
+        s1 = d1 >> 63
+        s2 = d2 >> 63
+        s3 = d3 >> 63
+        a0 -= s0
+        b0 -= 1 + s0
+        a1 -= s1
+        b1 -= 1 + s1
+        a2 -= s2
+        b2 -= 1 + s2
+        a3 -= s3
+        b3 -= 1 + s3
+    for _ in range(total - 4 * seg):  # the last segment's remainder
+        d3 = buf[_u(a3)] + buf[_u(b3)] - t
+        if abs(d3) < best:
+            best = abs(d3)
+            ba, bb = a3, b3
+            if best <= eps_q:
+                return best, ba - ao, bb - bo, True
+        s3 = d3 >> 63
+        a3 -= s3
+        b3 -= 1 + s3
+    return best, ba - ao, bb - bo, False
+
+
+@nb.njit(cache=True)
+def mitm_buffers(kmax):
+    """(buf, sh, qv) for :func:`_mitm_one` on up to ``kmax`` values."""
+    cap = 1 << (kmax - kmax // 2)
+    return (
+        np.empty(4 * cap + 5, np.int64),
+        np.empty(cap, np.int64),
+        np.empty(max(kmax, 1), np.int64),
+    )
+
+
+@nb.njit(cache=True)
+def _mitm_one(vals, n, target, eps, buf, sh, qv, out_mask):
+    """Meet in the middle on ``vals[:n]`` in fixed point; writes out_mask[:n], returns early.
+
+    ``early`` is True when the search stopped at a subset proven within
+    ``eps`` (``eps < 0``: exact). Buffers from :func:`mitm_buffers`; ``buf``
+    holds two ping-pong regions per half, each with a free slot before and
+    after it for the walk's sentinels.
+    """
+    tq, scale = quantize(vals, n, target, qv)
+    eps_q = quantized_eps(eps, scale, n)
+    cap = sh.shape[0]
+    n1 = n // 2
+    na = 1 << n1
+    nbb = 1 << (n - n1)
+    ao = sorted_sums_at(qv, 0, n1, buf, 1, cap + 2, sh)
+    bo = sorted_sums_at(qv, n1, n, buf, 2 * cap + 4, 3 * cap + 5, sh)
+    buf[ao + na] = _BIG
+    buf[bo - 1] = -_BIG
+    _, i, j, early = closest_pair(buf, ao, na, bo, nbb, tq, eps_q)
+    for t in range(n):
+        out_mask[t] = False
+    recover_subset(qv, 0, n1, buf[ao + i], sh, out_mask)
+    recover_subset(qv, n1, n, buf[bo + j], sh, out_mask)
+    return early
 
 
 @nb.njit(cache=True)
@@ -301,25 +375,6 @@ def _direct_eps(vals, k, target, eps, work, out_mask):
     return False
 
 
-@nb.njit(cache=True)
-def _mitm_one(vals, n, target, eps, bufA, bufB, work, out_mask):
-    """Meet in the middle on ``vals[:n]``; writes out_mask[:n], returns (err, early).
-
-    ``bufA`` and ``bufB`` hold ``2 * cap`` floats and ``work`` ``cap``, where
-    ``cap = 2 ** (n - n // 2)``.
-    """
-    n1 = n // 2
-    offA = sorted_sums(vals, 0, n1, bufA, work)
-    offB = sorted_sums(vals, n1, n, bufB, work)
-    A = bufA[offA : offA + (1 << n1)]
-    B = bufB[offB : offB + (1 << (n - n1))]
-    best, bi, bj, early = _closest_pair(A, B, target, eps)
-    for t in range(n):
-        out_mask[t] = False
-    recover_subset(vals, 0, n1, A[bi], work, out_mask)
-    recover_subset(vals, n1, n, B[bj], work, out_mask)
-    return best, early
-
 
 # ----------------------------------------------------------------------------
 # batched solvers
@@ -331,22 +386,22 @@ def _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
     n = values.shape[1]
     kmax = min(n, kmax)
     kd = min(kd, n)
-    cap = max(1 << (kmax - kmax // 2), 1 << kd)
-    bufA = np.empty(2 * cap, np.float64)
-    bufB = np.empty(2 * cap, np.float64)
-    work = np.empty(cap, np.float64)
+    buf, sh, qv = mitm_buffers(kmax)
+    work = np.empty(1 << kd, np.float64)
     for r in range(lo, hi):
         row = values[r]
         if eps < 0.0:
-            _mitm_one(row, n, targets[r], -1.0, bufA, bufB, work, masks[r])
+            _mitm_one(row, n, targets[r], -1.0, buf, sh, qv, masks[r])
             proven[r] = True
         elif kd > 0 and _direct_eps(row, kd, targets[r], eps, work, masks[r]):
+            for t in range(kd, n):
+                masks[r, t] = False
             proven[r] = False
         else:
             k = min(k0, kmax)
             while True:
-                err, early = _mitm_one(row, k, targets[r], eps, bufA, bufB, work, masks[r])
-                if err <= eps or k == kmax:
+                early = _mitm_one(row, k, targets[r], eps, buf, sh, qv, masks[r])
+                if early or k == kmax:
                     break
                 k = min(kmax, k + step)
             for t in range(k, n):
@@ -368,15 +423,15 @@ def mitm_batch(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
     values : float64[B, n]
     targets : float64[B]
     eps : float
-        Stop at the first subset within ``eps``; ``eps < 0`` solves exactly.
+        Stop at the first subset proven within ``eps``; ``eps < 0`` solves exactly.
     kd : int
         eps mode only: first try :func:`_direct_eps` on the prefix of ``kd``
         values (0 skips it).
     k0, step, kmax : int
-        eps mode only: then solve exactly on the prefix of ``k0`` values, then on
-        prefixes grown by ``step`` until the error is within ``eps`` or the
-        prefix holds ``min(n, kmax)`` values (exact mode ignores them and
-        needs ``n <= kmax``).
+        eps mode only: then meet in the middle on the prefix of ``k0`` values,
+        then on prefixes grown by ``step`` until a subset is proven within
+        ``eps`` or the prefix holds ``min(n, kmax)`` values (exact mode
+        ignores them and needs ``n <= kmax``).
     masks : bool[B, n] (output)
     proven : bool[B] (output)
         True when the returned subset is the optimum over the whole row.
@@ -405,29 +460,39 @@ def mitm_batch_serial(values, targets, eps, kd, k0, step, kmax, masks, proven, t
 
 @nb.njit(cache=True, parallel=True)
 def shared_mitm(values, targets, eps, masks, proven, nthreads):
-    """Many targets against one value vector: halves sorted once, two-pointer per target."""
+    """Many targets against one value vector: halves sorted once, one walk per target.
+
+    Fixed point as in :func:`_mitm_one`, with one scale for every target
+    (from ``sum |values| + max |targets|``).
+    """
     n = values.shape[0]
     m = targets.shape[0]
     n1 = n // 2
-    cap = 1 << (n - n1)
-    bufA = np.empty(2 * cap, np.float64)
-    bufB = np.empty(2 * cap, np.float64)
-    work = np.empty(cap, np.float64)
-    offA = sorted_sums(values, 0, n1, bufA, work)
-    offB = sorted_sums(values, n1, n, bufB, work)
-    A = bufA[offA : offA + (1 << n1)].copy()
-    B = bufB[offB : offB + (1 << (n - n1))].copy()
+    na = 1 << n1
+    nbb = 1 << (n - n1)
+    tmax = 0.0
+    for r in range(m):
+        tmax = max(tmax, abs(targets[r]))
+    buf, sh, qv = mitm_buffers(n)
+    cap = sh.shape[0]
+    _, scale = quantize(values, n, tmax, qv)
+    ao = sorted_sums_at(qv, 0, n1, buf, 1, cap + 2, sh)
+    bo = sorted_sums_at(qv, n1, n, buf, 2 * cap + 4, 3 * cap + 5, sh)
+    buf[ao + na] = _BIG
+    buf[bo - 1] = -_BIG
+    eps_q = quantized_eps(eps, scale, n)
     chunk = (m + nthreads - 1) // nthreads
     for c in nb.prange(nthreads):
         lo = c * chunk
         hi = min(m, lo + chunk)
         if lo >= hi:
             continue
-        work = np.empty(cap, np.float64)
+        work = np.empty(cap, np.int64)
         for r in range(lo, hi):
-            _, bi, bj, early = _closest_pair(A, B, targets[r], eps)
-            recover_subset(values, 0, n1, A[bi], work, masks[r])
-            recover_subset(values, n1, n, B[bj], work, masks[r])
+            tq = np.int64(np.rint(targets[r] * scale))
+            _, i, j, early = closest_pair(buf, ao, na, bo, nbb, tq, eps_q)
+            recover_subset(qv, 0, n1, buf[ao + i], work, masks[r])
+            recover_subset(qv, n1, n, buf[bo + j], work, masks[r])
             proven[r] = not early
 
 
