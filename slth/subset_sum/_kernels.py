@@ -70,6 +70,12 @@ def _merge_step(buf, src, dst, sh, size, x):
 
 
 @nb.njit(cache=True)
+def merge_step(buf, src, dst, sh, size, x):
+    """:func:`_merge_step` as a function call (keeps its callers small)."""
+    _merge_step(buf, src, dst, sh, size, x)
+
+
+@nb.njit(cache=True)
 def sorted_sums_at(vals, start, stop, buf, r0, r1, sh):
     """Sorted subset sums of ``vals[start:stop]`` in ``buf``; returns their offset (r0 or r1).
 
@@ -136,35 +142,41 @@ def sorted_sums_with_masks(vals, buf, tmp, mbuf, mtmp):
 
 
 @nb.njit(cache=True)
-def recover_subset(vals, start, stop, value, work, out_mask):
-    """Set ``out_mask[start:stop]`` to a subset of ``vals[start:stop]`` summing to ``value``.
+def recover_code(vals, start, stop, value, work):
+    """Code (bit t: member ``start + t``) of a subset of ``vals[start:stop]`` summing to ``value``.
 
     ``value`` must be one of the sums produced by :func:`sorted_sums_at` on the
     same array (exact integers, or float left folds): the unsorted doubling
-    enumeration reproduces each such sum bit for bit.
-    Returns False if no subset matches (which would indicate a bug).
+    enumeration ``work[m | 2^t] = work[m] + vals[start + t]`` reproduces each
+    such sum bit for bit, so the first match is returned (-1 if none, which
+    would indicate a bug). ``work`` holds ``2**(stop - start)`` values.
     """
+    if value == 0:
+        return 0
     work[0] = 0
     size = 1
-    if value == 0:
-        found = 0
-    else:
-        found = -1
-        for t in range(stop - start):
-            x = vals[start + t]
-            for m in range(size):
-                s = work[_u(m)] + x
-                work[_u(size + m)] = s
-                if s == value:
-                    found = size + m
-                    break
-            if found >= 0:
-                break
-            size *= 2
-    if found < 0:
+    for t in range(stop - start):
+        x = vals[start + t]
+        for m in range(size):
+            s = work[_u(m)] + x
+            work[_u(size + m)] = s
+            if s == value:
+                return size + m
+        size *= 2
+    return -1
+
+
+@nb.njit(cache=True)
+def recover_subset(vals, start, stop, value, work, out_mask):
+    """Set ``out_mask[start:stop]`` to a subset of ``vals[start:stop]`` summing to ``value``.
+
+    See :func:`recover_code`. Returns False if no subset matches (a bug).
+    """
+    code = recover_code(vals, start, stop, value, work)
+    if code < 0:
         return False
     for t in range(stop - start):
-        out_mask[start + t] = (found >> t) & 1
+        out_mask[start + t] = (code >> t) & 1
     return True
 
 
@@ -308,40 +320,73 @@ def closest_pair(buf, ao, na, bo, nbb, t, eps_q):
 
 @nb.njit(cache=True)
 def mitm_buffers(kmax):
-    """(buf, sh, qv) for :func:`_mitm_one` on up to ``kmax`` values."""
+    """(buf, sh, qv) for :func:`mitm_prefixes` on up to ``kmax`` values."""
     cap = 1 << (kmax - kmax // 2)
     return (
         np.empty(4 * cap + 5, np.int64),
         np.empty(cap, np.int64),
-        np.empty(max(kmax, 1), np.int64),
+        np.empty(2 * max(kmax, 1), np.int64),
     )
 
 
 @nb.njit(cache=True)
-def _mitm_one(vals, n, target, eps, buf, sh, qv, out_mask):
-    """Meet in the middle on ``vals[:n]`` in fixed point; writes out_mask[:n], returns early.
+def mitm_prefixes(vals, k0, kmax, step, target, eps, buf, sh, qv, out_mask):
+    """Meet in the middle on the prefixes ``vals[:k]``, k = k0, k0 + step, ..., kmax.
 
-    ``early`` is True when the search stopped at a subset proven within
-    ``eps`` (``eps < 0``: exact). Buffers from :func:`mitm_buffers`; ``buf``
-    holds two ping-pong regions per half, each with a free slot before and
-    after it for the walk's sentinels.
+    Stops at the first prefix whose search finds a subset proven within
+    ``eps``; ``eps < 0`` with ``k0 = kmax`` is one exact search. Everything runs
+    in fixed point (:func:`quantize`, one scale from the kmax values for every
+    prefix). The halves interleave (A: even positions, B: odd), so growing the
+    prefix adds each new value to one half with a single merge step on its
+    sorted sums, instead of sorting both halves again. ``buf`` holds two
+    ping-pong regions per half, each with a free slot before and after it for
+    the walk's sentinels (buffers from :func:`mitm_buffers`). Writes
+    ``out_mask[:k]``; returns (k, early), ``early`` True when the search
+    stopped at a subset proven within eps.
     """
-    tq, scale = quantize(vals, n, target, qv)
-    eps_q = quantized_eps(eps, scale, n)
+    tq, scale = quantize(vals, kmax, target, qv)
+    na_max = (kmax + 1) // 2
+    qa = kmax  # A's values at qv[qa:qa + na_max], B's at qv[qb:qb + kmax // 2]
+    qb = kmax + na_max
+    for m in range(na_max):
+        qv[qa + m] = qv[2 * m]
+    for m in range(kmax // 2):
+        qv[qb + m] = qv[2 * m + 1]
     cap = sh.shape[0]
-    n1 = n // 2
-    na = 1 << n1
-    nbb = 1 << (n - n1)
-    ao = sorted_sums_at(qv, 0, n1, buf, 1, cap + 2, sh)
-    bo = sorted_sums_at(qv, n1, n, buf, 2 * cap + 4, 3 * cap + 5, sh)
-    buf[ao + na] = _BIG
-    buf[bo - 1] = -_BIG
-    _, i, j, early = closest_pair(buf, ao, na, bo, nbb, tq, eps_q)
-    for t in range(n):
+    k = k0
+    na = (k + 1) // 2
+    nbb = k // 2
+    ao = sorted_sums_at(qv, qa, qa + na, buf, 1, cap + 2, sh)
+    ao2 = cap + 3 - ao
+    bo = sorted_sums_at(qv, qb, qb + nbb, buf, 2 * cap + 4, 3 * cap + 5, sh)
+    bo2 = 5 * cap + 9 - bo
+    while True:
+        buf[ao + (1 << na)] = _BIG
+        buf[bo - 1] = -_BIG
+        _, i, j, early = closest_pair(
+            buf, ao, 1 << na, bo, 1 << nbb, tq, quantized_eps(eps, scale, k)
+        )
+        if early or k >= kmax:
+            break
+        for _ in range(min(step, kmax - k)):
+            if k % 2 == 0:  # position k joins A
+                merge_step(buf, ao, ao2, sh, 1 << na, qv[qa + na])
+                ao, ao2 = ao2, ao
+                na += 1
+            else:
+                merge_step(buf, bo, bo2, sh, 1 << nbb, qv[qb + nbb])
+                bo, bo2 = bo2, bo
+                nbb += 1
+            k += 1
+    code_a = recover_code(qv, qa, qa + na, buf[ao + i], sh)
+    code_b = recover_code(qv, qb, qb + nbb, buf[bo + j], sh)
+    for t in range(k):
         out_mask[t] = False
-    recover_subset(qv, 0, n1, buf[ao + i], sh, out_mask)
-    recover_subset(qv, n1, n, buf[bo + j], sh, out_mask)
-    return early
+    for m in range(na):
+        out_mask[2 * m] = (code_a >> m) & 1
+    for m in range(nbb):
+        out_mask[2 * m + 1] = (code_b >> m) & 1
+    return k, early
 
 
 @nb.njit(cache=True)
@@ -391,19 +436,15 @@ def _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
     for r in range(lo, hi):
         row = values[r]
         if eps < 0.0:
-            _mitm_one(row, n, targets[r], -1.0, buf, sh, qv, masks[r])
+            mitm_prefixes(row, n, n, 1, targets[r], -1.0, buf, sh, qv, masks[r])
             proven[r] = True
         elif kd > 0 and _direct_eps(row, kd, targets[r], eps, work, masks[r]):
             for t in range(kd, n):
                 masks[r, t] = False
             proven[r] = False
         else:
-            k = min(k0, kmax)
-            while True:
-                early = _mitm_one(row, k, targets[r], eps, buf, sh, qv, masks[r])
-                if early or k == kmax:
-                    break
-                k = min(kmax, k + step)
+            k, early = mitm_prefixes(row, min(k0, kmax), kmax, step, targets[r], eps, buf, sh,
+                                     qv, masks[r])
             for t in range(k, n):
                 masks[r, t] = False
             proven[r] = (k == n) and not early
@@ -462,7 +503,7 @@ def mitm_batch_serial(values, targets, eps, kd, k0, step, kmax, masks, proven, t
 def shared_mitm(values, targets, eps, masks, proven, nthreads):
     """Many targets against one value vector: halves sorted once, one walk per target.
 
-    Fixed point as in :func:`_mitm_one`, with one scale for every target
+    Fixed point as in :func:`mitm_prefixes`, with one scale for every target
     (from ``sum |values| + max |targets|``).
     """
     n = values.shape[0]
