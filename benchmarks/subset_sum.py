@@ -517,6 +517,22 @@ def _load() -> str:
         return "unknown"
 
 
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(steal, total) CPU ticks from /proc/stat (None where unavailable)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def _steal_text(before: tuple[int, int] | None, after: tuple[int, int] | None) -> str:
+    """Share of CPU time the hypervisor took from this machine between two readings."""
+    if before is None or after is None or after[1] <= before[1]:
+        return "unknown"
+    return f"{100.0 * (after[0] - before[0]) / (after[1] - before[1]):.1f}%"
+
+
 def render_report(result: BenchmarkResult, *, header: Sequence[str] = ()) -> str:
     """Markdown: main table, ratios, HiGHS detail, consistency checks, goals."""
     plan = result.plan
@@ -830,6 +846,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         print(msg, file=sys.stderr, flush=True)
 
     load_start = _load()
+    ticks_start = _cpu_ticks()
     started = datetime.datetime.now().astimezone()
     default_threads = numba.get_num_threads()
     try:
@@ -851,7 +868,9 @@ def main(argv: Sequence[str] | None = None) -> str:
         f"{' (quick)' if args.quick else ''}, seed {args.seed}",
         *machine_lines(),
         f"- load average (1, 5, 15 min): {load_start} at start, {_load()} at end "
-        "(the machine is shared: other processes inflate every time below)",
+        "(the machine is shared: other processes inflate every time below); hypervisor steal "
+        f"{_steal_text(ticks_start, _cpu_ticks())} of CPU time during the run (wall-clock rates "
+        "below include it)",
         f"- numba warm-up (compile or cache load): {result.warmup_seconds:.1f} s; benchmark "
         f"{result.run_seconds:.0f} s; law table {law_seconds:.0f} s",
     ]

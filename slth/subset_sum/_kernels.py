@@ -427,30 +427,41 @@ def _direct_eps(vals, k, target, eps, work, out_mask):
 
 @nb.njit(cache=True)
 def _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, lo, hi):
-    """Rows ``lo..hi-1`` of :func:`mitm_batch`, with one buffer set for them all."""
+    """Rows ``lo..hi-1`` of :func:`mitm_batch`, with one buffer set for them all.
+
+    Each row is copied into a chunk-local buffer and its mask built in another:
+    a view such as ``values[r]`` updates the parent array's reference count
+    atomically, and two threads doing that per row fight over one cache line
+    (measured: eps mode at 1e-3 scaled 1.3x on 2 threads with views).
+    """
     n = values.shape[1]
     kmax = min(n, kmax)
     kd = min(kd, n)
     buf, sh, qv = mitm_buffers(kmax)
     work = np.empty(1 << kd, np.float64)
+    row = np.empty(n, np.float64)
+    mask = np.zeros(n, np.bool_)
     for r in range(lo, hi):
-        row = values[r]
+        for t in range(n):
+            row[t] = values[r, t]
+        target = targets[r]
         if eps < 0.0:
-            mitm_prefixes(row, n, n, 1, targets[r], -1.0, buf, sh, qv, masks[r])
+            mitm_prefixes(row, n, n, 1, target, -1.0, buf, sh, qv, mask)
             proven[r] = True
-        elif kd > 0 and _direct_eps(row, kd, targets[r], eps, work, masks[r]):
+        elif kd > 0 and _direct_eps(row, kd, target, eps, work, mask):
             for t in range(kd, n):
-                masks[r, t] = False
+                mask[t] = False
             proven[r] = False
         else:
-            k, early = mitm_prefixes(row, min(k0, kmax), kmax, step, targets[r], eps, buf, sh,
-                                     qv, masks[r])
+            k, early = mitm_prefixes(row, min(k0, kmax), kmax, step, target, eps, buf, sh, qv,
+                                     mask)
             for t in range(k, n):
-                masks[r, t] = False
+                mask[t] = False
             proven[r] = (k == n) and not early
         tot = 0.0
         for t in range(n):
-            if masks[r, t]:
+            masks[r, t] = mask[t]
+            if mask[t]:
                 tot += row[t]
         totals[r] = tot
 
