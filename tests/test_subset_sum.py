@@ -233,6 +233,39 @@ def test_kernel_sorted_sums_on_integers():
         assert np.array_equal(buf[off : off + size], np.sort(sums))
 
 
+def _all_sums_int(q):
+    sums = np.zeros(1, np.int64)
+    for x in q:
+        sums = np.concatenate([sums, sums + x])
+    return sums
+
+
+@pytest.mark.parametrize("na, nb", [(0, 0), (1, 0), (3, 2), (4, 4), (5, 3), (8, 8), (9, 11),
+                                    (12, 12), (13, 12)])
+def test_kernel_sorted_pair_int_matches_numpy(na, nb):
+    # both halves merged in lockstep (vector merge from 8 elements up), then the longer alone
+    rng = np.random.default_rng(na * 100 + nb)
+    buf, sh, _ = _kernels.mitm_buffers(2 * max(na, nb, 1))
+    for scale in (2**20, 2**56):
+        q = rng.integers(-scale, scale, na + nb)
+        if na + nb >= 3:
+            q[2] = q[0]  # ties
+        ao, bo = _kernels.sorted_pair_int(q, 0, na, na, nb, buf, sh)
+        assert np.array_equal(buf[ao : ao + (1 << na)], np.sort(_all_sums_int(q[:na])))
+        assert np.array_equal(buf[bo : bo + (1 << nb)], np.sort(_all_sums_int(q[na:])))
+
+
+@pytest.mark.parametrize("size", [1, 2, 4, 8, 16, 64, 256])
+def test_kernel_merge_step_int_merges_a_list_with_its_shift(size):
+    rng = np.random.default_rng(size)
+    for x in (0, 5, -5, 2**40, -(2**40)):
+        S = np.sort(rng.integers(-50, 50, size)) * 2**34  # few distinct values: many ties
+        buf = np.zeros(4 * size + 2, np.int64)
+        buf[1 : 1 + size] = S
+        _kernels.merge_step_int(buf, 1, 2 * size + 2, np.empty(size + 16, np.int64), size, x)
+        assert np.array_equal(buf[2 * size + 2 : 4 * size + 2], np.sort(np.concatenate([S, S + x])))
+
+
 def test_solve_single_matches_batch_and_docstring_example():
     r = solve(np.array([0.5, -0.25, 0.125]), 0.625)
     assert r.mask.tolist() == [True, False, True] and r.error == 0.0 and r.optimal

@@ -9,8 +9,10 @@ Conventions
   dependency chains than float compares, and exact sums let the hot loops move
   values only (no masks): a value found in a sorted list is matched exactly by
   the unsorted doubling enumeration that recovers its subset afterwards.
-* The same merges also sort float64 sums (coverage kernels). A float subset sum
-  is then a left fold over its members in index order from 0.0, which the
+* Integer sums are merged eight at a time from 8 elements up
+  (:mod:`slth.subset_sum._simd`); the scalar branch-free merge does the small
+  levels and also sorts float64 sums (coverage kernels). A float subset sum is
+  then a left fold over its members in index order from 0.0, which the
   doubling enumeration reproduces bit for bit.
 * Batched kernels split the instances into one chunk per thread; each chunk owns
   its buffers, so nothing is allocated per instance.
@@ -23,6 +25,8 @@ import math
 
 import numba as nb
 import numpy as np
+
+from ._simd import simd_merge, simd_merge2
 
 # ----------------------------------------------------------------------------
 # building blocks
@@ -70,12 +74,6 @@ def _merge_step(buf, src, dst, sh, size, x):
 
 
 @nb.njit(cache=True)
-def merge_step(buf, src, dst, sh, size, x):
-    """:func:`_merge_step` as a function call (keeps its callers small)."""
-    _merge_step(buf, src, dst, sh, size, x)
-
-
-@nb.njit(cache=True)
 def sorted_sums_at(vals, start, stop, buf, r0, r1, sh):
     """Sorted subset sums of ``vals[start:stop]`` in ``buf``; returns their offset (r0 or r1).
 
@@ -98,6 +96,68 @@ def sorted_sums_at(vals, start, stop, buf, r0, r1, sh):
 def sorted_sums(vals, start, stop, buf, sh):
     """:func:`sorted_sums_at` on the regions ``buf[:cap]``, ``buf[cap:]`` (cap = len(buf) // 2)."""
     return sorted_sums_at(vals, start, stop, buf, 0, buf.shape[0] // 2, sh)
+
+
+@nb.njit(cache=True, inline="always")
+def _shift_copy(buf, src, sh, sho, size, x):
+    """sh[sho:sho + size] = buf[src:src + size] + x (a vectorised loop)."""
+    for i in range(size):
+        sh[_u(sho + i)] = buf[_u(src + i)] + x
+
+
+@nb.njit(cache=True)
+def merge_step_int(buf, src, dst, sh, size, x):
+    """One merge level on int64 sums: the vector merge from 8 elements up, scalar below."""
+    if size >= 8:
+        _shift_copy(buf, src, sh, 0, size, x)
+        simd_merge(buf, src, dst, sh, 0, size)
+    else:
+        _merge_step(buf, src, dst, sh, size, x)
+
+
+@nb.njit(cache=True)
+def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh):
+    """Sorted sums of ``qv[qa:qa + na]`` and ``qv[qb:qb + nbb]`` (int64); returns their offsets.
+
+    ``buf`` and ``sh`` come from :func:`mitm_buffers`: A ping-pongs between
+    the regions at 1 and cap + 2, B between 2 cap + 4 and 3 cap + 5. While both
+    halves have values left, their merge levels run together in one vector
+    loop (:func:`slth.subset_sum._simd.simd_merge2`), so the two dependency
+    chains overlap; levels below 8 elements use the scalar merge.
+    """
+    cap = (buf.shape[0] - 5) // 4
+    half = cap // 2 + 8
+    sa = 1
+    da = cap + 2
+    sb = 2 * cap + 4
+    db = 3 * cap + 5
+    buf[sa] = 0
+    buf[sb] = 0
+    size = 1
+    common = min(na, nbb)
+    for lvl in range(common):
+        xa = qv[qa + lvl]
+        xb = qv[qb + lvl]
+        if size >= 8:
+            _shift_copy(buf, sa, sh, 0, size, xa)
+            _shift_copy(buf, sb, sh, half, size, xb)
+            simd_merge2(buf, sa, da, sb, db, sh, 0, half, size)
+        else:
+            _merge_step(buf, sa, da, sh, size, xa)
+            _merge_step(buf, sb, db, sh, size, xb)
+        size *= 2
+        sa, da = da, sa
+        sb, db = db, sb
+    size_a = size
+    for lvl in range(common, na):
+        merge_step_int(buf, sa, da, sh, size_a, qv[qa + lvl])
+        size_a *= 2
+        sa, da = da, sa
+    for lvl in range(common, nbb):
+        merge_step_int(buf, sb, db, sh, size, qv[qb + lvl])
+        size *= 2
+        sb, db = db, sb
+    return sa, sb
 
 
 @nb.njit(cache=True)
@@ -324,7 +384,7 @@ def mitm_buffers(kmax):
     cap = 1 << (kmax - kmax // 2)
     return (
         np.empty(4 * cap + 5, np.int64),
-        np.empty(cap, np.int64),
+        np.empty(cap + 16, np.int64),
         np.empty(2 * max(kmax, 1), np.int64),
     )
 
@@ -352,13 +412,12 @@ def mitm_prefixes(vals, k0, kmax, step, target, eps, buf, sh, qv, out_mask):
         qv[qa + m] = qv[2 * m]
     for m in range(kmax // 2):
         qv[qb + m] = qv[2 * m + 1]
-    cap = sh.shape[0]
+    cap = (buf.shape[0] - 5) // 4
     k = k0
     na = (k + 1) // 2
     nbb = k // 2
-    ao = sorted_sums_at(qv, qa, qa + na, buf, 1, cap + 2, sh)
+    ao, bo = sorted_pair_int(qv, qa, na, qb, nbb, buf, sh)
     ao2 = cap + 3 - ao
-    bo = sorted_sums_at(qv, qb, qb + nbb, buf, 2 * cap + 4, 3 * cap + 5, sh)
     bo2 = 5 * cap + 9 - bo
     while True:
         buf[ao + (1 << na)] = _BIG
@@ -370,11 +429,11 @@ def mitm_prefixes(vals, k0, kmax, step, target, eps, buf, sh, qv, out_mask):
             break
         for _ in range(min(step, kmax - k)):
             if k % 2 == 0:  # position k joins A
-                merge_step(buf, ao, ao2, sh, 1 << na, qv[qa + na])
+                merge_step_int(buf, ao, ao2, sh, 1 << na, qv[qa + na])
                 ao, ao2 = ao2, ao
                 na += 1
             else:
-                merge_step(buf, bo, bo2, sh, 1 << nbb, qv[qb + nbb])
+                merge_step_int(buf, bo, bo2, sh, 1 << nbb, qv[qb + nbb])
                 bo, bo2 = bo2, bo
                 nbb += 1
             k += 1
@@ -526,10 +585,8 @@ def shared_mitm(values, targets, eps, masks, proven, nthreads):
     for r in range(m):
         tmax = max(tmax, abs(targets[r]))
     buf, sh, qv = mitm_buffers(n)
-    cap = sh.shape[0]
     _, scale = quantize(values, n, tmax, qv)
-    ao = sorted_sums_at(qv, 0, n1, buf, 1, cap + 2, sh)
-    bo = sorted_sums_at(qv, n1, n, buf, 2 * cap + 4, 3 * cap + 5, sh)
+    ao, bo = sorted_pair_int(qv, 0, n1, n1, n - n1, buf, sh)
     buf[ao + na] = _BIG
     buf[bo - 1] = -_BIG
     eps_q = quantized_eps(eps, scale, n)
@@ -539,7 +596,7 @@ def shared_mitm(values, targets, eps, masks, proven, nthreads):
         hi = min(m, lo + chunk)
         if lo >= hi:
             continue
-        work = np.empty(cap, np.int64)
+        work = np.empty(sh.shape[0], np.int64)
         for r in range(lo, hi):
             tq = np.int64(np.rint(targets[r] * scale))
             _, i, j, early = closest_pair(buf, ao, na, bo, nbb, tq, eps_q)

@@ -7,8 +7,9 @@ Methods
 -------
 ``"mitm"``
     Horowitz & Sahni (1974) meet in the middle: the sorted sums of each half
-    are built by merging (O(2^{n/2}) per half), then one two-pointer pass finds
-    the closest pair. Exact; ``n <= EXACT_MAX_N``. In eps mode the work is cut
+    are built by merging (O(2^{n/2}) per half; 8-wide vector merges of both
+    halves at once, :mod:`slth.subset_sum._simd`), then one two-pointer pass
+    finds the closest pair. Exact; ``n <= EXACT_MAX_N``. In eps mode the work is cut
     to what eps needs: first a direct enumeration of the subsets of a prefix of
     about log2(1/eps) + 4 values that stops at the first sum within eps (about
     1/eps additions; skipped for eps < 2^-9), then, only if that misses, meet
