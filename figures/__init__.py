@@ -3,9 +3,10 @@
 Every figure module exposes ``NAME`` and ``main(out_dir, *, quick=False, rng=0)``
 and draws the theoretical law on the same axes as the data. Run them with
 ``python -m figures all [--quick]`` or ``python -m figures NAME``. Figures use
-slth's public API (``slth``, ``slth.subset_sum``, ``slth.stats``,
-``slth.sweeps``); a figure that shows a theorem check's measurement reuses that
-check's sampling code from :mod:`proofs_check`. matplotlib runs on the Agg
+slth's public API only (``slth``, ``slth.subset_sum``, ``slth.stats``,
+``slth.sweeps``, ``slth.constructions``, ``slth.evaluate``); the samplers a
+figure shares with a theorem check live there too (for example
+:func:`slth.subset_sum.first_covering_trials`). matplotlib runs on the Agg
 backend.
 
 Adding a figure: write ``figures/<name>.py`` and add one line to :data:`FIGURES`.

@@ -40,9 +40,14 @@ from typing import Any
 import matplotlib.ticker
 import numpy as np
 
-from proofs_check.pensia2020 import bounded_target, nested_source
 from slth import MLP
-from slth.constructions import malach2020, pensia2020, source_widths
+from slth.constructions import (
+    bounded_target,
+    malach2020,
+    nested_source,
+    pensia2020,
+    source_widths,
+)
 from slth.evaluate import approximation_error
 from slth.sweeps import run_sweep
 

@@ -29,9 +29,8 @@ import matplotlib.lines
 import matplotlib.ticker
 import numpy as np
 
-from proofs_check import threshold_bracket
-from proofs_check.lueker1998 import first_n_samples
-from slth.stats import clopper_pearson
+from slth.stats import clopper_pearson, threshold_bracket
+from slth.subset_sum import first_covering_trials
 
 from ._style import LABELS, new_figure, save_figure, style, write_csv
 
@@ -104,7 +103,7 @@ def compute(
     rates, thresholds = [], []
     for dist in distributions:
         for eps, n_trials in trials.items():
-            first = first_n_samples(
+            first = first_covering_trials(
                 dist,
                 eps,
                 trials=int(n_trials),

@@ -35,7 +35,7 @@ Where a paper proves "size ``n >= C f(eps, ...)`` suffices" without a value for
 ``n`` (each trial's sample at ``n`` is the prefix of its sample at ``n + 1``, so
 a success at ``n`` implies one at every larger ``n`` and the success rate
 ``P_n`` is nondecreasing). The *threshold* ``n*`` is the smallest ``n`` with
-``P_n >= p0``; the empirical constant is ``n* / f``. :func:`threshold_bracket`
+``P_n >= p0``; the empirical constant is ``n* / f``. :func:`slth.stats.threshold_bracket`
 returns the point estimate (smallest ``n`` whose measured rate reaches ``p0``)
 and a bracket ``[n_low, n_high]``:
 
@@ -52,12 +52,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from slth.stats import clopper_pearson
+from slth.stats import Threshold, clopper_pearson, threshold_bracket
 
 __all__ = [
     "VERDICTS",
@@ -246,66 +246,6 @@ def overall_verdict(verdicts: Sequence[str]) -> Verdict:
     if verdicts and all(v == "consistent" for v in verdicts):
         return "consistent"
     return "inconclusive"
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """Smallest scanned ``n`` whose success rate reaches the claim, with its bracket.
-
-    Attributes
-    ----------
-    n_hat : int or None
-        Smallest ``n`` whose measured rate is >= the claim (None: none in the scan).
-    n_low : int
-        Lower end of the bracket: every ``n < n_low`` is shown insufficient.
-    n_high : int or None
-        Upper end: ``n_high`` is shown sufficient (None: no scanned ``n`` is).
-    n_max : int
-        Largest ``n`` scanned.
-    confidence : float
-        ``n* in [n_low, n_high]`` holds with at least this probability.
-    """
-
-    n_hat: int | None
-    n_low: int
-    n_high: int | None
-    n_max: int
-    confidence: float
-
-
-def threshold_bracket(
-    successes: Mapping[int, int],
-    trials: int,
-    claimed: float,
-    *,
-    confidence: float = 0.95,
-) -> Threshold:
-    """Threshold ``n*`` of a monotone success rate, with a bracket (module doc).
-
-    Parameters
-    ----------
-    successes : mapping int -> int
-        Successes out of ``trials`` at each scanned ``n`` (consecutive integers;
-        nondecreasing in ``n`` when trials are coupled across ``n``).
-    trials : int
-        Trials per ``n``.
-    claimed : float
-        The level ``p0`` the rate must reach.
-    confidence : float, default 0.95
-        Coverage of the bracket.
-
-    Returns
-    -------
-    Threshold
-    """
-    ns = sorted(int(n) for n in successes)
-    n_hat = next((n for n in ns if successes[n] >= claimed * trials), None)
-    shown_low = [n for n in ns if clopper_pearson(successes[n], trials, confidence)[1] < claimed]
-    n_low = max(shown_low) + 1 if shown_low else ns[0]
-    n_high = next(
-        (n for n in ns if clopper_pearson(successes[n], trials, confidence)[0] >= claimed), None
-    )
-    return Threshold(n_hat, n_low, n_high, ns[-1], float(confidence))
 
 
 # ---------------------------------------------------------------- reports

@@ -18,7 +18,8 @@ in :mod:`slth.constructions` (``_common``; shared by Pensia and Malach):
   candidates ``B[i, u] |A[u, j]|``, target ``-W_ij``.
 
 Nesting: the source with ``n`` units per part is cut out of one with ``N >= n``
-by keeping the first ``2n`` units of every block (:func:`nested_source`). The
+by keeping the first ``2n`` units of every block
+(:func:`slth.constructions.nested_source`). The
 r-th right-sign unit of a block (0-based position p in the block) is then a
 candidate exactly when ``n >= max(r, p // 2 + 1)``, its *entry width*, which is
 nondecreasing in r: the candidates at ``n`` are a prefix of those at ``N``, so
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from slth import MLP, InputError
-from slth.constructions import rescale, source_widths
+from slth.constructions import bounded_target, nested_source, source_widths
 from slth.subset_sum import COVERAGE_MAX_N, EXACT_MAX_N, coverage_batch, solve_batch
 
 __all__ = [
@@ -66,44 +67,10 @@ __all__ = [
 _NEVER = np.iinfo(np.int64).max // 4
 
 
-def bounded_target(widths: Sequence[int], *, rng: np.random.Generator) -> MLP:
-    """Random bias-free target with every ``||W_l||_2 <= 1`` (Theorem 1's hypothesis).
-
-    Entries are drawn i.i.d. U[-1, 1], then each layer whose spectral norm
-    exceeds 1 is divided by it (:func:`slth.constructions.rescale`); for the
-    small widths used here this makes every norm exactly 1, the edge of the
-    hypothesis.
-    """
-    return rescale(MLP.random(tuple(int(w) for w in widths), rng=rng)).target
-
-
 def source_params(target: MLP, units: Sequence[int]) -> int:
     """Weights of the 2l-layer source for ``target`` with ``units[i]`` units per part."""
     w = source_widths(target, [int(u) for u in units])
     return int(sum(w[s] * w[s + 1] for s in range(len(w) - 1)))
-
-
-def nested_source(
-    source: MLP, target: MLP, units_big: Sequence[int], units: Sequence[int]
-) -> MLP:
-    """The source with ``units[i]`` units per part cut out of one with ``units_big[i]``.
-
-    Keeps the first ``2 units[i]`` hidden units of every block of target layer
-    i. Bias-free targets only (Theorem 1's setting).
-    """
-    if target.has_biases:
-        raise InputError("`target` must be bias-free (Theorem 1's setting); received biases")
-    if any(int(n) > int(N) or int(n) < 1 for n, N in zip(units, units_big)):
-        raise InputError(
-            f"`units` must lie in [1, units_big] = [1, {list(units_big)}]; "
-            f"received {list(units)}"
-        )
-    weights = []
-    for i, (n, N) in enumerate(zip(units, units_big)):
-        d_in = target.widths[i]
-        idx = (np.arange(d_in)[:, None] * 2 * int(N) + np.arange(2 * int(n))[None, :]).ravel()
-        weights += [source.weights[2 * i][idx, :], source.weights[2 * i + 1][:, idx]]
-    return MLP(tuple(np.array(w) for w in weights))
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,7 @@ from typing import Any
 import numpy as np
 
 from slth import InputError
-from slth.subset_sum import COVERS_MAX_N, DISTRIBUTIONS, first_covering_n, sample
-from slth.sweeps import run_sweep
+from slth.subset_sum import COVERS_MAX_N, first_covering_trials
 
 from ._core import (
     VIOLATION_FACTOR,
@@ -73,7 +72,6 @@ __all__ = [
     "PAPER",
     "STATEMENT",
     "check",
-    "first_n_samples",
     "run",
 ]
 
@@ -100,97 +98,6 @@ DEFAULT_C: dict[str, float] = {"uniform": 4.0, "product": 8.0}
 QUICK: dict[str, Any] = {"n_max": 32, "trials": {1e-1: 300, 1e-2: 600, 1e-3: 2000}}
 FULL: dict[str, Any] = {"n_max": COVERS_MAX_N, "trials": {1e-1: 2000, 1e-2: 5000, 1e-3: 10000}}
 
-_CHUNK = 250
-
-
-def _chunk_task(config: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    values = sample(config["distribution"], (config["size"], config["n_max"]), rng=rng)
-    first = first_covering_n(values, config["eps"], interval=tuple(config["interval"]))
-    return {"first_n": first.tolist()}
-
-
-def first_n_samples(
-    distribution: str,
-    eps: float,
-    *,
-    trials: int,
-    n_max: int = COVERS_MAX_N,
-    interval: tuple[float, float] = (-1.0, 1.0),
-    rng: int = 0,
-    store: str | Path | None = None,
-    progress: bool | None = None,
-    chunk_size: int = _CHUNK,
-) -> np.ndarray:
-    """First covering size T of ``trials`` seeded trials (resumable through ``store``).
-
-    Trials run in chunks of ``chunk_size``; chunk ``i`` is one sweep row whose
-    seed derives from ``rng`` and its configuration, so a run with more trials
-    reuses the chunks of a smaller one.
-
-    Parameters
-    ----------
-    distribution : str
-        A name from :data:`slth.subset_sum.DISTRIBUTIONS`.
-    eps : float
-        Tolerance in (0, 1).
-    trials : int
-        Number of trials >= 1.
-    n_max : int, default COVERS_MAX_N
-        Longest prefix scanned, in [1, COVERS_MAX_N].
-    interval : (float, float), default (-1.0, 1.0)
-        Targets to cover.
-    rng : int, default 0
-        Base seed of the sweep.
-    store : path-like, optional
-        JSON Lines results file (see :mod:`slth.sweeps`).
-    progress : bool or None
-        Progress bar on stderr (None: when stderr is a terminal).
-    chunk_size : int, default 250
-        Trials per sweep row.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64[trials], values in [1, n_max + 1] (``n_max + 1``: not covered by n_max).
-    """
-    if distribution not in DISTRIBUTIONS:
-        raise InputError(
-            f"`distribution` must be one of {DISTRIBUTIONS}; received {distribution!r}"
-        )
-    if not 0.0 < float(eps) < 1.0:
-        raise InputError(f"`eps` must lie in (0, 1); received {eps!r}")
-    if not 1 <= int(n_max) <= COVERS_MAX_N:
-        raise InputError(f"`n_max` must be an int in [1, {COVERS_MAX_N}]; received {n_max!r}")
-    if int(trials) < 1 or int(chunk_size) < 1:
-        raise InputError(
-            f"`trials` and `chunk_size` must be ints >= 1; received {trials!r}, {chunk_size!r}"
-        )
-    sizes = [int(chunk_size)] * (int(trials) // int(chunk_size))
-    if int(trials) % int(chunk_size):
-        sizes.append(int(trials) % int(chunk_size))
-    configs = [
-        {
-            "check": NAME,
-            "distribution": distribution,
-            "eps": float(eps),
-            "n_max": int(n_max),
-            "interval": [float(interval[0]), float(interval[1])],
-            "chunk": i,
-            "size": s,
-        }
-        for i, s in enumerate(sizes)
-    ]
-    res = run_sweep(
-        _chunk_task,
-        configs,
-        path=store,
-        rng=rng,
-        progress=progress,
-        desc=f"{NAME} {distribution} eps={eps:g}",
-    )
-    return np.concatenate([np.asarray(r["first_n"], dtype=np.int64) for r in res.results])
-
-
 def check(
     distribution: str = "uniform",
     eps: float = 0.1,
@@ -204,7 +111,7 @@ def check(
     rng: int = 0,
     store: str | Path | None = None,
     progress: bool | None = None,
-    chunk_size: int = _CHUNK,
+    chunk_size: int = 250,
 ) -> CheckResult:
     """Check Lueker's statement for one law and one eps, with the constant ``C``.
 
@@ -258,7 +165,7 @@ def check(
         raise InputError(f"`C` must be a finite number > 0; received {C!r}")
     log_factor = math.log(2.0 / float(eps))
     n_claim = max(1, math.ceil(float(C) * log_factor - 1e-12))
-    first = first_n_samples(
+    first = first_covering_trials(
         distribution,
         eps,
         trials=trials,

@@ -45,8 +45,9 @@ event (one source serving every target at once), so a rate significantly
 below 1 - delta refutes the claim; a "consistent" verdict confirms it for
 random targets, not uniformly over all targets.
 
-:func:`bounded_target` and :func:`nested_source` (from :mod:`proofs_check._mlp`)
-are re-exported here for the figure :mod:`figures.mlp_error_width`.
+Targets come from :func:`slth.constructions.bounded_target` and the sources of a
+width sweep from :func:`slth.constructions.nested_source` (the figure
+:mod:`figures.mlp_error_width` uses the same two).
 """
 
 from __future__ import annotations

@@ -15,10 +15,20 @@ module                    result
 
 :func:`rescale` scales a target into the theorems' hypotheses
 (``||W_l||_2 <= 1``, inputs in the unit ball) and says how the accuracy
-transfers back.
+transfers back; :func:`bounded_target` draws a random target that meets them;
+:func:`nested_source` cuts a narrower source out of a wider one (width sweeps
+over one random network).
 """
 
 from . import malach2020, pensia2020
-from ._common import RescaledTarget, rescale, source_widths
+from ._common import RescaledTarget, bounded_target, nested_source, rescale, source_widths
 
-__all__ = ["RescaledTarget", "malach2020", "pensia2020", "rescale", "source_widths"]
+__all__ = [
+    "RescaledTarget",
+    "bounded_target",
+    "malach2020",
+    "nested_source",
+    "pensia2020",
+    "rescale",
+    "source_widths",
+]

@@ -61,6 +61,7 @@ __all__ = [
     "ON_FAILURE",
     "LayerInstances",
     "RescaledTarget",
+    "bounded_target",
     "build_ticket",
     "check_delta",
     "check_eps",
@@ -75,6 +76,7 @@ __all__ = [
     "gather_layer",
     "layer_tolerances",
     "layer_units",
+    "nested_source",
     "rescale",
     "resolve_width",
     "scatter_layer",
@@ -670,3 +672,47 @@ def rescale(target: MLP, *, input_radius: float = 1.0) -> RescaledTarget:
         biases.append(None if b is None else b / cum)
     return RescaledTarget(MLP(tuple(weights), tuple(biases)), factors, float(np.prod(factors)),
                           R)
+
+
+def bounded_target(widths: Sequence[int], *, rng: RNGLike = None) -> MLP:
+    """Random bias-free target with every ``||W_l||_2 <= 1`` (Theorem 1's hypothesis).
+
+    Entries are drawn i.i.d. U[-1, 1], then each layer whose spectral norm
+    exceeds 1 is divided by it (:func:`slth.constructions.rescale`); for the
+    small widths used here this makes every norm exactly 1, the edge of the
+    hypothesis. ``rng``: int seed or numpy Generator.
+
+    Examples
+    --------
+    >>> from slth.constructions import bounded_target
+    >>> t = bounded_target((3, 4, 2), rng=0)
+    >>> bool(abs(t.spectral_norms().max() - 1.0) < 1e-12)
+    True
+    """
+    return rescale(MLP.random(tuple(int(w) for w in widths), rng=as_generator(rng))).target
+
+
+def nested_source(
+    source: MLP, target: MLP, units_big: Sequence[int], units: Sequence[int]
+) -> MLP:
+    """The source with ``units[i]`` units per part cut out of one with ``units_big[i]``.
+
+    Keeps the first ``2 units[i]`` hidden units of every block of target layer
+    i (the layout of :func:`source_widths`), so sources of growing width are
+    nested: a width sweep prunes one random network, as the theorems' "a large
+    enough random network contains..." reads. Bias-free targets only (Theorem
+    1's setting).
+    """
+    if target.has_biases:
+        raise InputError("`target` must be bias-free (Theorem 1's setting); received biases")
+    if any(int(n) > int(N) or int(n) < 1 for n, N in zip(units, units_big)):
+        raise InputError(
+            f"`units` must lie in [1, units_big] = [1, {list(units_big)}]; "
+            f"received {list(units)}"
+        )
+    weights = []
+    for i, (n, N) in enumerate(zip(units, units_big)):
+        d_in = target.widths[i]
+        idx = (np.arange(d_in)[:, None] * 2 * int(N) + np.arange(2 * int(n))[None, :]).ravel()
+        weights += [source.weights[2 * i][idx, :], source.weights[2 * i + 1][:, idx]]
+    return MLP(tuple(np.array(w) for w in weights))

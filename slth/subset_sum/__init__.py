@@ -15,6 +15,7 @@ from .coverage import (
     covers,
     covers_batch,
     first_covering_n,
+    first_covering_trials,
     success_probability,
 )
 from .distributions import DISTRIBUTIONS, sample
@@ -47,6 +48,7 @@ __all__ = [
     "eps_direct_length",
     "eps_prefix_length",
     "first_covering_n",
+    "first_covering_trials",
     "format_law_table",
     "law_reference",
     "optimal_error_law",
