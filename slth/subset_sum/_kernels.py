@@ -209,7 +209,9 @@ def recover_code(vals, start, stop, value, work):
     same array (exact integers, or float left folds): the unsorted doubling
     enumeration ``work[m | 2^t] = work[m] + vals[start + t]`` reproduces each
     such sum bit for bit, so the first match is returned (-1 if none, which
-    would indicate a bug). ``work`` holds ``2**(stop - start)`` values.
+    would indicate a bug). Each doubling level is built and searched in one
+    vectorised pass; only the level holding the match is scanned for it.
+    ``work`` holds ``2**(stop - start)`` values.
     """
     if value == 0:
         return 0
@@ -217,11 +219,15 @@ def recover_code(vals, start, stop, value, work):
     size = 1
     for t in range(stop - start):
         x = vals[start + t]
-        for m in range(size):
+        hits = 0
+        for m in range(size):  # no exit inside: the loop vectorises
             s = work[_u(m)] + x
             work[_u(size + m)] = s
-            if s == value:
-                return size + m
+            hits += s == value
+        if hits:
+            for m in range(size):
+                if work[_u(size + m)] == value:
+                    return size + m
         size *= 2
     return -1
 
