@@ -210,8 +210,17 @@ def _dense_layers(net: MLP) -> list[tuple[Any, np.ndarray | None]]:
 
 
 def _ticket_layers(ticket: Ticket) -> list[tuple[Any, np.ndarray | None]]:
-    """Per source layer: the kept weights as scipy CSR and the kept bias (or None)."""
-    out = []
+    """Per source layer: the kept weights as scipy CSR and the kept bias (or None).
+
+    Hidden units that cannot change the output are dropped: a unit with no kept
+    incoming weight and no kept bias is 0 after the ReLU, and a unit with no
+    kept outgoing weight into a live unit is never read. The compacted network
+    computes the same outputs and input gradients, and a construction that keeps
+    a few units of a very wide source (Malach et al.'s) is evaluated at the
+    width it really uses.
+    """
+    weights: list[tuple[np.ndarray, np.ndarray]] = []
+    biases: list[np.ndarray | None] = []
     it = iter(zip(ticket.source.parameters(), ticket.masks))
     for b in ticket.source.biases:
         w, mw = next(it)
@@ -220,8 +229,25 @@ def _ticket_layers(ticket: Ticket) -> list[tuple[Any, np.ndarray | None]]:
             bv, mb = next(it)
             if mb.any():
                 bias = np.where(mb, bv, 0.0)
+        weights.append((w, mw))
+        biases.append(bias)
+    # alive: a hidden unit that can be nonzero; used: one that reaches the output
+    L = len(weights)
+    keep = [np.ones(weights[0][1].shape[1], dtype=bool)]
+    for l in range(L - 1):
+        alive = weights[l][1][:, keep[l]].any(axis=1)
+        if biases[l] is not None:
+            alive |= biases[l] > 0
+        keep.append(alive)
+    keep.append(np.ones(weights[-1][1].shape[0], dtype=bool))
+    for l in range(L - 1, 0, -1):
+        keep[l] &= weights[l][1][keep[l + 1]].any(axis=0)
+    out = []
+    for l, ((w, mw), bias) in enumerate(zip(weights, biases)):
         rows, cols = np.nonzero(mw)
-        out.append((sp.csr_matrix((w[rows, cols], (rows, cols)), shape=w.shape), bias))
+        csr = sp.csr_matrix((w[rows, cols], (rows, cols)), shape=w.shape)
+        csr = csr[np.flatnonzero(keep[l + 1])][:, np.flatnonzero(keep[l])]
+        out.append((csr, None if bias is None else bias[keep[l + 1]]))
     return out
 
 

@@ -10,6 +10,7 @@ from slth.errors import InputError, ShapeError, SLTHError
 from slth.evaluate import (
     _dense_layers,
     _forward,
+    _ticket_layers,
     _vjp,
     approximation_error,
     certified_bound,
@@ -65,6 +66,40 @@ def _instances():
     tm = unit_norm_target((3, 4, 2), seed=10)
     out.append((tm, malach2020.construct(tm, k=30, rng=10)))
     return out
+
+
+@pytest.mark.parametrize("idx", range(6))
+def test_ticket_layers_drop_only_units_that_cannot_matter(idx):
+    # the compacted ticket computes the outputs and input gradients of source * mask
+    _, ticket = _instances()[idx]
+    src = ticket.source
+    params = [np.where(m, p, 0.0) for p, m in zip(src.parameters(), ticket.masks)]
+    it = iter(params)
+    full = []
+    for b in src.biases:
+        w = next(it)
+        full.append((w, next(it) if b is not None else None))
+    compact = _ticket_layers(ticket)
+    hidden_full = sum(w.shape[0] for w, _ in full[:-1])
+    hidden_kept = sum(w.shape[0] for w, _ in compact[:-1])
+    assert hidden_kept <= hidden_full
+    rng = np.random.default_rng(idx)
+    x = rng.normal(size=(64, src.widths[0]))
+    u = rng.normal(size=(64, src.widths[-1]))
+    fx, fg = _forward(full, x)
+    cx, cg = _forward(compact, x)
+    np.testing.assert_allclose(cx, fx, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(_vjp(compact, cg, u), _vjp(full, fg, u), rtol=0, atol=1e-12)
+
+
+def test_ticket_layers_compact_a_malach_ticket():
+    # Malach et al. keep one pair per weight: almost every hidden unit of the source is dead
+    target, ticket = _instances()[5]
+    compact = _ticket_layers(ticket)
+    kept = sum(w.shape[0] for w, _ in compact[:-1])
+    # at most one pair of units per target weight, plus the target's own hidden units
+    bound = sum(2 * w.size for w in target.weights) + sum(target.widths[1:-1])
+    assert kept <= bound < sum(ticket.source.widths[1:-1]) // 5
 
 
 @pytest.mark.parametrize("idx", range(6))
