@@ -219,25 +219,22 @@ def test_kernel_closest_pair_matches_all_pairs(na, nb):
         assert best == abs(int(A[i]) + int(B[j]) - t) <= eps_q
 
 
+def _all_sums_int(q):
+    sums = np.zeros(1, np.int64)
+    for x in q:
+        sums = np.concatenate([sums, sums + x])
+    return sums
+
+
 def test_kernel_sorted_sums_on_integers():
     rng = np.random.default_rng(8)
     for n in range(1, 13):
         q = rng.integers(-(2**50), 2**50, n)
         q[n // 2] = q[0]  # ties
         size = 1 << n
-        buf = np.empty(2 * size + 3, np.int64)
-        off = _kernels.sorted_sums_at(q, 0, n, buf, 1, size + 2, np.empty(size, np.int64))
-        sums = np.zeros(1, np.int64)
-        for x in q:
-            sums = np.concatenate([sums, sums + x])
-        assert np.array_equal(buf[off : off + size], np.sort(sums))
-
-
-def _all_sums_int(q):
-    sums = np.zeros(1, np.int64)
-    for x in q:
-        sums = np.concatenate([sums, sums + x])
-    return sums
+        buf = np.empty(2 * size, np.int64)
+        off = _kernels.sorted_sums(q, 0, n, buf, np.empty(size, np.int64))
+        assert np.array_equal(buf[off : off + size], np.sort(_all_sums_int(q)))
 
 
 @pytest.mark.parametrize("na, nb", [(0, 0), (1, 0), (3, 2), (4, 4), (5, 3), (8, 8), (9, 11),
@@ -250,7 +247,7 @@ def test_kernel_sorted_pair_int_matches_numpy(na, nb):
         q = rng.integers(-scale, scale, na + nb)
         if na + nb >= 3:
             q[2] = q[0]  # ties
-        ao, bo = _kernels.sorted_pair_int(q, 0, na, na, nb, buf, sh)
+        ao, _, bo, _ = _kernels.sorted_pair_int(q, 0, na, na, nb, buf, sh)
         assert np.array_equal(buf[ao : ao + (1 << na)], np.sort(_all_sums_int(q[:na])))
         assert np.array_equal(buf[bo : bo + (1 << nb)], np.sort(_all_sums_int(q[na:])))
 

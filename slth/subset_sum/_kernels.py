@@ -74,28 +74,24 @@ def _merge_step(buf, src, dst, sh, size, x):
 
 
 @nb.njit(cache=True)
-def sorted_sums_at(vals, start, stop, buf, r0, r1, sh):
-    """Sorted subset sums of ``vals[start:stop]`` in ``buf``; returns their offset (r0 or r1).
+def sorted_sums(vals, start, stop, buf, sh):
+    """Sorted subset sums of ``vals[start:stop]`` in ``buf``; returns their offset (0 or cap).
 
-    The merges ping-pong between the regions ``buf[r0:r0 + 2**k]`` and
-    ``buf[r1:r1 + 2**k]`` (k = stop - start); ``sh`` holds ``2**(k - 1)``
-    values. Works for float64 and int64 arrays alike.
+    The merges ping-pong between ``buf[:cap]`` and ``buf[cap:]`` (cap =
+    len(buf) // 2 >= 2**k, k = stop - start); ``sh`` holds ``2**(k - 1)``
+    values. Works for float64 and int64 arrays alike (the coverage kernels sort
+    float sums with it; the solver's integer sums go through
+    :func:`sorted_pair_int`).
     """
-    src = r0
-    dst = r1
-    buf[r0] = 0
+    src = 0
+    dst = buf.shape[0] // 2
+    buf[0] = 0
     size = 1
     for idx in range(start, stop):
         _merge_step(buf, src, dst, sh, size, vals[idx])
         size *= 2
         src, dst = dst, src
     return src
-
-
-@nb.njit(cache=True)
-def sorted_sums(vals, start, stop, buf, sh):
-    """:func:`sorted_sums_at` on the regions ``buf[:cap]``, ``buf[cap:]`` (cap = len(buf) // 2)."""
-    return sorted_sums_at(vals, start, stop, buf, 0, buf.shape[0] // 2, sh)
 
 
 @nb.njit(cache=True, inline="always")
@@ -117,7 +113,10 @@ def merge_step_int(buf, src, dst, sh, size, x):
 
 @nb.njit(cache=True)
 def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh):
-    """Sorted sums of ``qv[qa:qa + na]`` and ``qv[qb:qb + nbb]`` (int64); returns their offsets.
+    """Sorted sums of ``qv[qa:qa + na]`` and ``qv[qb:qb + nbb]`` (int64).
+
+    Returns (ao, ao2, bo, bo2): A's sums at ``buf[ao:]`` and B's at
+    ``buf[bo:]``; ao2 and bo2 are the halves' other (free) regions.
 
     ``buf`` and ``sh`` come from :func:`mitm_buffers`: A ping-pongs between
     the regions at 1 and cap + 2, B between 2 cap + 4 and 3 cap + 5. While both
@@ -157,7 +156,7 @@ def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh):
         merge_step_int(buf, sb, db, sh, size, qv[qb + lvl])
         size *= 2
         sb, db = db, sb
-    return sa, sb
+    return sa, da, sb, db
 
 
 @nb.njit(cache=True)
@@ -205,10 +204,11 @@ def sorted_sums_with_masks(vals, buf, tmp, mbuf, mtmp):
 def recover_code(vals, start, stop, value, work):
     """Code (bit t: member ``start + t``) of a subset of ``vals[start:stop]`` summing to ``value``.
 
-    ``value`` must be one of the sums produced by :func:`sorted_sums_at` on the
-    same array (exact integers, or float left folds): the unsorted doubling
-    enumeration ``work[m | 2^t] = work[m] + vals[start + t]`` reproduces each
-    such sum bit for bit, so the first match is returned (-1 if none, which
+    ``value`` must be one of the sums produced by :func:`sorted_sums` (or
+    :func:`sorted_pair_int`) on the same array (exact integers, or float left
+    folds): the unsorted doubling enumeration
+    ``work[m | 2^t] = work[m] + vals[start + t]`` reproduces each such sum bit
+    for bit, so the first match is returned (-1 if none, which
     would indicate a bug). Each doubling level is built and searched in one
     vectorised pass; only the level holding the match is scanned for it.
     ``work`` holds ``2**(stop - start)`` values.
@@ -418,13 +418,10 @@ def mitm_prefixes(vals, k0, kmax, step, target, eps, buf, sh, qv, out_mask):
         qv[qa + m] = qv[2 * m]
     for m in range(kmax // 2):
         qv[qb + m] = qv[2 * m + 1]
-    cap = (buf.shape[0] - 5) // 4
     k = k0
     na = (k + 1) // 2
     nbb = k // 2
-    ao, bo = sorted_pair_int(qv, qa, na, qb, nbb, buf, sh)
-    ao2 = cap + 3 - ao
-    bo2 = 5 * cap + 9 - bo
+    ao, ao2, bo, bo2 = sorted_pair_int(qv, qa, na, qb, nbb, buf, sh)
     while True:
         buf[ao + (1 << na)] = _BIG
         buf[bo - 1] = -_BIG
@@ -592,7 +589,7 @@ def shared_mitm(values, targets, eps, masks, proven, nthreads):
         tmax = max(tmax, abs(targets[r]))
     buf, sh, qv = mitm_buffers(n)
     _, scale = quantize(values, n, tmax, qv)
-    ao, bo = sorted_pair_int(qv, 0, n1, n1, n - n1, buf, sh)
+    ao, _, bo, _ = sorted_pair_int(qv, 0, n1, n1, n - n1, buf, sh)
     buf[ao + na] = _BIG
     buf[bo - 1] = -_BIG
     eps_q = quantized_eps(eps, scale, n)
