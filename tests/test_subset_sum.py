@@ -161,12 +161,28 @@ def test_recovery_is_exact_for_every_sorted_sum():
     off = _kernels.sorted_sums(v, 0, 9, buf, np.empty(size))
     sums = buf[off : off + size].copy()
     for value in sums:
-        mask = np.zeros(9, dtype=bool)
-        assert _kernels.recover_subset(v, 0, 9, value, np.empty(size), mask)
+        code = _kernels.recover_code(v, 0, 9, value, np.empty(size))
+        assert code >= 0
         total = 0.0
-        for x in v[mask]:
-            total += x
+        for t in range(9):
+            if (code >> t) & 1:
+                total += v[t]
         assert total == value
+
+
+@pytest.mark.parametrize("k", [1, 5, 13, 14, 15, 18])
+def test_integer_recovery_finds_a_subset_of_every_sum(k):
+    # doubling below 14 values, meet in the middle from 14 on; repeated values make ties
+    rng = np.random.default_rng(k)
+    q = rng.integers(-(2**40), 2**40, k + 3)
+    q[k // 2 + 3] = q[3]
+    sums = _all_sums_int(q[3 : 3 + k])
+    work = np.empty(1 << k, np.int64)
+    for value in rng.choice(sums, size=min(sums.size, 200), replace=False):
+        code = _kernels.recover_code_int(q, 3, 3 + k, int(value), work)
+        assert code >= 0
+        assert sum(int(q[3 + t]) for t in range(k) if (code >> t) & 1) == value
+    assert _kernels.recover_code_int(q, 3, 3 + k, int(sums.max()) + 1, work) == -1
 
 
 @given(
