@@ -94,19 +94,11 @@ def sorted_sums(vals, start, stop, buf, sh):
     return src
 
 
-@nb.njit(cache=True, inline="always")
-def _shift_copy(buf, src, sh, sho, size, x):
-    """sh[sho:sho + size] = buf[src:src + size] + x (a vectorised loop)."""
-    for i in range(size):
-        sh[_u(sho + i)] = buf[_u(src + i)] + x
-
-
 @nb.njit(cache=True)
 def merge_step_int(buf, src, dst, sh, size, x):
     """One merge level on int64 sums: the vector merge from 8 elements up, scalar below."""
     if size >= 8:
-        _shift_copy(buf, src, sh, 0, size, x)
-        simd_merge(buf, src, dst, sh, 0, size)
+        simd_merge(buf, src, dst, x, size)
     else:
         _merge_step(buf, src, dst, sh, size, x)
 
@@ -125,7 +117,6 @@ def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh):
     chains overlap; levels below 8 elements use the scalar merge.
     """
     cap = (buf.shape[0] - 5) // 4
-    half = cap // 2 + 8
     sa = 1
     da = cap + 2
     sb = 2 * cap + 4
@@ -138,9 +129,7 @@ def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh):
         xa = qv[qa + lvl]
         xb = qv[qb + lvl]
         if size >= 8:
-            _shift_copy(buf, sa, sh, 0, size, xa)
-            _shift_copy(buf, sb, sh, half, size, xb)
-            simd_merge2(buf, sa, da, sb, db, sh, 0, half, size)
+            simd_merge2(buf, sa, da, xa, sb, db, xb, size)
         else:
             _merge_step(buf, sa, da, sh, size, xa)
             _merge_step(buf, sb, db, sh, size, xb)

@@ -15,10 +15,13 @@ The IR is generic LLVM vector code (``<8 x i64>``, ``icmp``/``select``,
 narrower vectors elsewhere, so it runs on any machine numba supports.
 
 Contract of both intrinsics: ``size`` is a multiple of 8 and at least 8; the
-lists are ``buf[src:src + size]`` and ``sh[sho:sho + size]``, ascending; the
-output ``buf[dst:dst + 2 size]`` overlaps neither; the slots ``buf[src + size]``
-and ``sh[sho + size]`` are free (a sentinel 2^62 is written there so that an
-exhausted list is never chosen). Values must lie below 2^62.
+list S = ``buf[src:src + size]`` is ascending and is merged with S + x, whose
+blocks are read from S and shifted in registers (no shifted copy is stored,
+which keeps the working set of the large levels smaller); the output
+``buf[dst:dst + 2 size]`` does not overlap S; the slot ``buf[src + size]`` is
+free (a sentinel 2^62 is written there so that an exhausted list is never
+chosen; 2^62 + x still exceeds every element of S because |S| + |x| is at
+most 2^61 + n under :func:`slth.subset_sum._kernels.quantize`).
 """
 
 from __future__ import annotations
@@ -61,9 +64,10 @@ def _merge16(builder: ir.IRBuilder, a: ir.Value, b: ir.Value) -> tuple[ir.Value,
     return _bitonic_sort8(builder, lo), _bitonic_sort8(builder, hi)
 
 
-def _emit_merges(builder: ir.IRBuilder, merges: list[tuple[ir.Value, ir.Value, ir.Value]],
+def _emit_merges(builder: ir.IRBuilder,
+                 merges: list[tuple[ir.Value, ir.Value, ir.Value, ir.Value]],
                  size: ir.Value) -> None:
-    """Emit one loop running every (P, Q, OUT) merge of ``size`` + ``size`` elements."""
+    """Emit one loop running every (P, Q, OUT, x) merge of P with Q + x, ``size`` + ``size``."""
     eight = ir.Constant(_I64, 8)
     zero = ir.Constant(_I64, 0)
 
@@ -74,71 +78,71 @@ def _emit_merges(builder: ir.IRBuilder, merges: list[tuple[ir.Value, ir.Value, i
         builder.store(v, builder.bitcast(ptr, _V8.as_pointer()), align=8)
 
     state = []
-    for P, Q, out in merges:
+    for P, Q, out, x in merges:
         builder.store(_SENTINEL, builder.gep(P, [size]))
         builder.store(_SENTINEL, builder.gep(Q, [size]))
+        xv = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
+        xv = builder.shuffle_vector(xv, ir.Constant(_V8, ir.Undefined), _mask([0] * 8))
         va = cgutils.alloca_once(builder, _V8)
         vb = cgutils.alloca_once(builder, _V8)
         ip = cgutils.alloca_once(builder, _I64)
         jq = cgutils.alloca_once(builder, _I64)
         builder.store(load8(P), va)
-        builder.store(load8(Q), vb)
+        builder.store(builder.add(load8(Q), xv), vb)
         builder.store(eight, ip)
         builder.store(eight, jq)
-        state.append((P, Q, out, va, vb, ip, jq))
+        state.append((P, Q, out, x, xv, va, vb, ip, jq))
     # 2 size / 8 output blocks: all but the last come out of the loop
     steps = builder.sub(builder.lshr(size, ir.Constant(_I64, 2)), ir.Constant(_I64, 1))
     with cgutils.for_range(builder, steps) as loop:
-        for P, Q, out, va, vb, ip, jq in state:
+        for P, Q, out, x, xv, va, vb, ip, jq in state:
             lo, hi = _merge16(builder, builder.load(va), builder.load(vb))
             store8(builder.gep(out, [builder.mul(loop.index, eight)]), lo)
             i = builder.load(ip)
             j = builder.load(jq)
             pi = builder.gep(P, [i])
             qj = builder.gep(Q, [j])
-            take_p = builder.icmp_signed("<=", builder.load(pi), builder.load(qj))
-            builder.store(load8(builder.select(take_p, pi, qj)), va)
+            take_p = builder.icmp_signed("<=", builder.load(pi),
+                                         builder.add(builder.load(qj), x))
+            # the next block: P's as it is, or Q's shifted by x
+            shift = builder.select(take_p, ir.Constant(_V8, [0] * 8), xv)
+            nxt = builder.add(load8(builder.select(take_p, pi, qj)), shift)
+            builder.store(nxt, va)
             builder.store(builder.add(i, builder.select(take_p, eight, zero)), ip)
             builder.store(builder.add(j, builder.select(take_p, zero, eight)), jq)
             builder.store(hi, vb)
-    for _P, _Q, out, _va, vb, _ip, _jq in state:
+    for _P, _Q, out, _x, _xv, _va, vb, _ip, _jq in state:
         store8(builder.gep(out, [builder.mul(steps, eight)]), builder.load(vb))
 
 
 @intrinsic
-def simd_merge(typingctx, buf, src, dst, sh, sho, size):
-    """buf[dst:dst + 2 size] = sorted union of buf[src:src + size] and sh[sho:sho + size]."""
-    sig = types.void(buf, src, dst, sh, sho, size)
+def simd_merge(typingctx, buf, src, dst, x, size):
+    """buf[dst:dst + 2 size] = sorted union of S = buf[src:src + size] and S + x."""
+    sig = types.void(buf, src, dst, x, size)
 
     def codegen(context, builder, signature, args):
-        bufv, srcv, dstv, shv, shov, sizev = args
+        bufv, srcv, dstv, xv, sizev = args
         data = context.make_array(signature.args[0])(context, builder, bufv).data
-        shd = context.make_array(signature.args[3])(context, builder, shv).data
-        _emit_merges(
-            builder,
-            [(builder.gep(data, [srcv]), builder.gep(shd, [shov]), builder.gep(data, [dstv]))],
-            sizev,
-        )
+        p = builder.gep(data, [srcv])
+        _emit_merges(builder, [(p, p, builder.gep(data, [dstv]), xv)], sizev)
         return context.get_dummy_value()
 
     return sig, codegen
 
 
 @intrinsic
-def simd_merge2(typingctx, buf, src_a, dst_a, src_b, dst_b, sh, sho_a, sho_b, size):
+def simd_merge2(typingctx, buf, src_a, dst_a, x_a, src_b, dst_b, x_b, size):
     """Two independent :func:`simd_merge` calls of the same size, interleaved in one loop."""
-    sig = types.void(buf, src_a, dst_a, src_b, dst_b, sh, sho_a, sho_b, size)
+    sig = types.void(buf, src_a, dst_a, x_a, src_b, dst_b, x_b, size)
 
     def codegen(context, builder, signature, args):
-        bufv, sa, da, sb, db, shv, oa, ob, sizev = args
+        bufv, sa, da, xa, sb, db, xb, sizev = args
         data = context.make_array(signature.args[0])(context, builder, bufv).data
-        shd = context.make_array(signature.args[5])(context, builder, shv).data
+        pa = builder.gep(data, [sa])
+        pb = builder.gep(data, [sb])
         _emit_merges(
             builder,
-            [
-                (builder.gep(data, [sa]), builder.gep(shd, [oa]), builder.gep(data, [da])),
-                (builder.gep(data, [sb]), builder.gep(shd, [ob]), builder.gep(data, [db])),
-            ],
+            [(pa, pa, builder.gep(data, [da]), xa), (pb, pb, builder.gep(data, [db]), xb)],
             sizev,
         )
         return context.get_dummy_value()
