@@ -409,7 +409,7 @@ def mitm_buffers(kmax):
     cap = 1 << (kmax - kmax // 2)
     return (
         np.empty(4 * cap + 5, np.int64),
-        np.empty(cap + 16, np.int64),
+        np.empty(cap, np.int64),
         np.empty(2 * max(kmax, 1), np.int64),
     )
 

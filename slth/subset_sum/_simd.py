@@ -64,10 +64,9 @@ def _merge16(builder: ir.IRBuilder, a: ir.Value, b: ir.Value) -> tuple[ir.Value,
     return _bitonic_sort8(builder, lo), _bitonic_sort8(builder, hi)
 
 
-def _emit_merges(builder: ir.IRBuilder,
-                 merges: list[tuple[ir.Value, ir.Value, ir.Value, ir.Value]],
+def _emit_merges(builder: ir.IRBuilder, merges: list[tuple[ir.Value, ir.Value, ir.Value]],
                  size: ir.Value) -> None:
-    """Emit one loop running every (P, Q, OUT, x) merge of P with Q + x, ``size`` + ``size``."""
+    """Emit one loop running every (S, OUT, x) merge of S with S + x, ``size`` + ``size``."""
     eight = ir.Constant(_I64, 8)
     zero = ir.Constant(_I64, 0)
 
@@ -78,40 +77,39 @@ def _emit_merges(builder: ir.IRBuilder,
         builder.store(v, builder.bitcast(ptr, _V8.as_pointer()), align=8)
 
     state = []
-    for P, Q, out, x in merges:
-        builder.store(_SENTINEL, builder.gep(P, [size]))
-        builder.store(_SENTINEL, builder.gep(Q, [size]))
+    for S, out, x in merges:
+        builder.store(_SENTINEL, builder.gep(S, [size]))
         xv = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
         xv = builder.shuffle_vector(xv, ir.Constant(_V8, ir.Undefined), _mask([0] * 8))
         va = cgutils.alloca_once(builder, _V8)
         vb = cgutils.alloca_once(builder, _V8)
         ip = cgutils.alloca_once(builder, _I64)
         jq = cgutils.alloca_once(builder, _I64)
-        builder.store(load8(P), va)
-        builder.store(builder.add(load8(Q), xv), vb)
+        builder.store(load8(S), va)
+        builder.store(builder.add(load8(S), xv), vb)
         builder.store(eight, ip)
         builder.store(eight, jq)
-        state.append((P, Q, out, x, xv, va, vb, ip, jq))
+        state.append((S, out, x, xv, va, vb, ip, jq))
     # 2 size / 8 output blocks: all but the last come out of the loop
     steps = builder.sub(builder.lshr(size, ir.Constant(_I64, 2)), ir.Constant(_I64, 1))
     with cgutils.for_range(builder, steps) as loop:
-        for P, Q, out, x, xv, va, vb, ip, jq in state:
+        for S, out, x, xv, va, vb, ip, jq in state:
             lo, hi = _merge16(builder, builder.load(va), builder.load(vb))
             store8(builder.gep(out, [builder.mul(loop.index, eight)]), lo)
             i = builder.load(ip)
             j = builder.load(jq)
-            pi = builder.gep(P, [i])
-            qj = builder.gep(Q, [j])
+            pi = builder.gep(S, [i])
+            qj = builder.gep(S, [j])
             take_p = builder.icmp_signed("<=", builder.load(pi),
                                          builder.add(builder.load(qj), x))
-            # the next block: P's as it is, or Q's shifted by x
+            # the next block: S's at i as it is, or S's at j shifted by x
             shift = builder.select(take_p, ir.Constant(_V8, [0] * 8), xv)
             nxt = builder.add(load8(builder.select(take_p, pi, qj)), shift)
             builder.store(nxt, va)
             builder.store(builder.add(i, builder.select(take_p, eight, zero)), ip)
             builder.store(builder.add(j, builder.select(take_p, zero, eight)), jq)
             builder.store(hi, vb)
-    for _P, _Q, out, _x, _xv, _va, vb, _ip, _jq in state:
+    for _S, out, _x, _xv, _va, vb, _ip, _jq in state:
         store8(builder.gep(out, [builder.mul(steps, eight)]), builder.load(vb))
 
 
@@ -123,8 +121,7 @@ def simd_merge(typingctx, buf, src, dst, x, size):
     def codegen(context, builder, signature, args):
         bufv, srcv, dstv, xv, sizev = args
         data = context.make_array(signature.args[0])(context, builder, bufv).data
-        p = builder.gep(data, [srcv])
-        _emit_merges(builder, [(p, p, builder.gep(data, [dstv]), xv)], sizev)
+        _emit_merges(builder, [(builder.gep(data, [srcv]), builder.gep(data, [dstv]), xv)], sizev)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -138,11 +135,12 @@ def simd_merge2(typingctx, buf, src_a, dst_a, x_a, src_b, dst_b, x_b, size):
     def codegen(context, builder, signature, args):
         bufv, sa, da, xa, sb, db, xb, sizev = args
         data = context.make_array(signature.args[0])(context, builder, bufv).data
-        pa = builder.gep(data, [sa])
-        pb = builder.gep(data, [sb])
         _emit_merges(
             builder,
-            [(pa, pa, builder.gep(data, [da]), xa), (pb, pb, builder.gep(data, [db]), xb)],
+            [
+                (builder.gep(data, [sa]), builder.gep(data, [da]), xa),
+                (builder.gep(data, [sb]), builder.gep(data, [db]), xb),
+            ],
             sizev,
         )
         return context.get_dummy_value()
