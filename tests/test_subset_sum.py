@@ -495,3 +495,47 @@ def test_median_optimal_error_follows_exponential_law():
         med = float(np.median(solve_batch(v, t).errors))
         law = 0.4 * math.sqrt(n) * 2.0**-n
         assert law / 3 < med < 3 * law, (n, med, law)
+
+
+# ----------------------------------------------------------------------------- memory guard
+def test_solve_batch_memory_estimate_matches_tracemalloc():
+    import tracemalloc
+
+    from slth.subset_sum.solve import _solve_batch_bytes
+
+    rng = np.random.default_rng(0)
+    # large n: the per-thread half buffers dominate; large B: the results
+    for B, n, eps in [(1, 36, None), (3000, 24, 1e-3), (100_000, 12, None)]:
+        values = rng.uniform(-1, 1, (B, n))
+        targets = rng.uniform(-1, 1, B)
+        solve_batch(values[:2], targets[:2], eps=eps)  # compile outside the measurement
+        tracemalloc.start()
+        try:
+            solve_batch(values, targets, eps=eps)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        est = _solve_batch_bytes(B, n, eps=eps)
+        assert peak / 2 <= est <= 2 * peak, (B, n, eps, est, peak)
+
+
+def test_solve_batch_checks_finiteness_after_the_memory_guard():
+    from slth._memory import using_memory_budget
+
+    values = np.zeros((200_000, 8))
+    values[5, 3] = np.nan
+    with pytest.raises(InputError, match=r"`values` must be finite.*at index \(5, 3\)"):
+        solve_batch(values, np.zeros(200_000))
+    with using_memory_budget(1), pytest.raises(LimitError, match=r"^solve_batch: 200000"):
+        solve_batch(values, np.zeros(200_000))  # refused before the pass over the values
+    with pytest.raises(InputError, match=r"`targets` must be finite"):
+        solve_batch(values[:1] * 0, np.array([np.inf]))
+
+
+def test_float32_input_copy_is_guarded():
+    from slth._memory import using_memory_budget
+
+    values = np.zeros((300_000, 8), dtype=np.float32)
+    with using_memory_budget(1), pytest.raises(LimitError, match=r"float64 copy of `values`"):
+        solve_batch(values, np.zeros(300_000))
+    assert solve_batch(values[:10], np.zeros(10)).errors.shape == (10,)

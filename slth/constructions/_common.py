@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import check_memory, format_count
 from .._rng import RNGLike, as_generator
 from ..errors import ConstructionError, InputError, ShapeError, format_value
 from ..nets.mlp import MLP
@@ -73,14 +74,18 @@ __all__ = [
     "draw_source",
     "failure_error",
     "finish_ticket",
+    "gather_bytes",
     "gather_layer",
     "layer_tolerances",
     "layer_units",
+    "mask_bytes",
     "nested_source",
     "rescale",
     "resolve_width",
+    "scatter_bytes",
     "scatter_layer",
     "seed_param",
+    "source_bytes",
     "source_widths",
     "target_assumptions",
 ]
@@ -205,6 +210,30 @@ def source_widths(target: MLP, units: Sequence[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
+#: What to change when a construction does not fit the memory budget.
+_ALTERNATIVE = ("use fewer units per part (a smaller `n` or `k`, or a larger `eps`) or a "
+                "narrower target, or a virtual source (entries computed on demand) once slth "
+                "has one")
+
+
+def source_bytes(target: MLP, units: Sequence[int]) -> tuple[int, int, int]:
+    """Peak bytes :func:`draw_source` allocates: ``(bytes, arrays, entries)``.
+
+    Every weight and bias array of the source in float64 (8 bytes per entry;
+    ``Generator.uniform`` fills its output without a temporary), plus the bool
+    temporary of ``np.isfinite`` that :class:`MLP` builds for one array at a
+    time while checking them (1 byte per entry of the largest array).
+    """
+    widths = source_widths(target, units)
+    sizes = []
+    for s in range(len(widths) - 1):
+        sizes.append(widths[s + 1] * widths[s])
+        if s % 2 == 0 and target.biases[s // 2] is not None:
+            sizes.append(widths[s + 1])
+    entries = sum(sizes)
+    return 8 * entries + max(sizes), len(sizes), entries
+
+
 def draw_source(target: MLP, units: Sequence[int], rng: RNGLike) -> MLP:
     """Draw the source network once: i.i.d. U[-1, 1] weights (Pensia et al. 2020, Thm 1).
 
@@ -214,8 +243,16 @@ def draw_source(target: MLP, units: Sequence[int], rng: RNGLike) -> MLP:
     For a bias-free target the source equals
     ``MLP.random(source_widths(target, units), rng=rng)`` bit for bit.
     """
-    gen = as_generator(rng)
     widths = source_widths(target, units)
+    n_bytes, n_arrays, n_entries = source_bytes(target, units)
+    check_memory(
+        n_bytes,
+        what=f"draw_source: the source ({n_arrays} float64 arrays, {format_count(n_entries)} "
+             "weights, "
+             f"widths {widths})",
+        alternative=_ALTERNATIVE,
+    )
+    gen = as_generator(rng)
     weights: list[np.ndarray] = []
     biases: list[np.ndarray | None] = []
     for s in range(len(widths) - 1):
@@ -347,6 +384,54 @@ def _pick(ok: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.take_along_axis(ok, order, axis=-1)
 
 
+def gather_bytes(d_in: int, d_out: int, n: int, bias: bool) -> int:
+    """Peak bytes :func:`gather_layer` allocates for ``d_out`` target rows.
+
+    With ``P = d_out d_in`` and ``B = 2P + nb`` instances (``nb = d_out`` with a
+    bias): the result's ``values`` float64 (B, n), ``valid`` bool (B, n) and
+    ``targets`` float64 (B,), ``B (9 n + 8)`` bytes; while one sign part is
+    filled, ``np.take_along_axis`` holds its float64 (d_out, d_in, n) result and
+    an index array of the same size broadcast to intp (measured with
+    tracemalloc, numpy 2.4): ``16 P n``; the per-block arrays of shape
+    (d_in, 2n) (first-layer weights, block indices, unit orders, signs,
+    magnitudes; measured 77 bytes per ``d_in n``): ``96 d_in n``; the bias
+    instances' products and their index: ``16 d_out n``; numpy's iterator
+    buffers (8192 elements per operand) and array headers: 256 KiB.
+    """
+    P = d_out * d_in
+    B = 2 * P + (d_out if bias else 0)
+    return (B * (9 * n + 8) + 16 * P * n + 96 * d_in * n + (16 * d_out * n if bias else 0)
+            + (1 << 18))
+
+
+def scatter_bytes(d_in: int, d_out: int, n: int, m: int, bias: bool) -> int:
+    """Peak bytes :func:`scatter_layer` allocates; the masks it returns are part of it.
+
+    With ``P = d_out d_in`` and ``B = 2P + nb``: ``keep`` bool (B, n), then the
+    bool (d_out, d_in, 2n) arrays ``pos`` and ``neg`` (2 P n each) and the intp
+    index that ``np.put_along_axis`` broadcasts to the (d_out, d_in, n) values
+    it scatters (8 P n, measured with tracemalloc, numpy 2.4): ``B n + 12 P n``
+    at the first peak; after ``neg`` is freed, ``pos`` and the returned masks
+    ``second`` bool (d_out, m), ``first`` bool (m, d_in) and ``first_bias``
+    bool (m,), the constant block's bool (d_out, 2n) and its index (16 d_out n)
+    and the block-diagonal index arrays (int64 (d_in, 2n) and the broadcast
+    indices of the assignment; measured 22 bytes per ``d_in n``):
+    ``B n + 2 P n + d_out m + m d_in + m + 18 d_out n + 64 d_in n``; numpy's
+    iterator buffers and array headers: 64 KiB.
+    """
+    P = d_out * d_in
+    B = 2 * P + (d_out if bias else 0)
+    late = 2 * P * n + d_out * m + m * d_in + 64 * d_in * n
+    if bias:
+        late += m + 18 * d_out * n
+    return B * n + max(12 * P * n, late) + (1 << 16)
+
+
+def mask_bytes(d_in: int, d_out: int, m: int, bias: bool) -> int:
+    """Bytes of the masks :func:`scatter_layer` returns: bool (m, d_in), (d_out, m), (m,)."""
+    return m * d_in + d_out * m + (m if bias else 0)
+
+
 def gather_layer(first: np.ndarray, first_bias: np.ndarray | None, second: np.ndarray,
                  W: np.ndarray, b: np.ndarray | None, n: int) -> LayerInstances:
     """Collect the candidate products of one target layer (vectorised numpy fancy indexing).
@@ -371,6 +456,14 @@ def gather_layer(first: np.ndarray, first_bias: np.ndarray | None, second: np.nd
     LayerInstances
     """
     d_out, d_in = W.shape
+    P = d_out * d_in
+    nb = d_out if b is not None else 0
+    check_memory(
+        gather_bytes(d_in, d_out, n, b is not None),
+        what=f"gather_layer: the subset-sum instances of a {d_in} -> {d_out} layer "
+             f"({2 * P + nb} instances of n={n} candidates, float64)",
+        alternative=_ALTERNATIVE,
+    )
     two_n = 2 * n
     main = two_n * d_in
     rows = np.arange(d_in)[:, None] * two_n + np.arange(two_n)[None, :]
@@ -380,8 +473,6 @@ def gather_layer(first: np.ndarray, first_bias: np.ndarray | None, second: np.nd
     mag_pos = np.where(val_pos, np.take_along_axis(a, units_pos, axis=1), 0.0)
     mag_neg = np.where(val_neg, -np.take_along_axis(a, units_neg, axis=1), 0.0)
 
-    P = d_out * d_in
-    nb = d_out if b is not None else 0
     values = np.empty((2 * P + nb, n), dtype=np.float64)
     valid = np.empty((2 * P + nb, n), dtype=bool)
     br = second[:, :main].reshape(d_out, d_in, two_n)
@@ -430,6 +521,12 @@ def scatter_layer(inst: LayerInstances, chosen: np.ndarray, m: int
         feeds at least one kept second-layer weight.
     """
     d_out, d_in, n = inst.d_out, inst.d_in, inst.n
+    check_memory(
+        scatter_bytes(d_in, d_out, n, m, inst.units_bias is not None),
+        what=f"scatter_layer: the masks of a {d_in} -> {d_out} layer (hidden width {m}, "
+             f"bool)",
+        alternative=_ALTERNATIVE,
+    )
     two_n = 2 * n
     main = two_n * d_in
     P = d_out * d_in
@@ -710,9 +807,25 @@ def nested_source(
             f"`units` must lie in [1, units_big] = [1, {list(units_big)}]; "
             f"received {list(units)}"
         )
+    # the cut arrays (fancy indexing makes fresh float64 copies: 8 bytes per
+    # kept entry, the source's own layer shapes with 2 n d_in hidden units), the
+    # int64 index of each layer (8 * 2 n d_in), and the bool temporary of MLP's
+    # finiteness check on the largest array
+    sizes, hidden = [], []
+    for i, n in enumerate(units):
+        hidden.append(2 * int(n) * target.widths[i])
+        sizes += [hidden[-1] * source.weights[2 * i].shape[1],
+                  source.weights[2 * i + 1].shape[0] * hidden[-1]]
+    check_memory(
+        8 * sum(sizes) + max(sizes) + 8 * max(hidden),
+        what=f"nested_source: the cut source ({len(sizes)} float64 arrays, "
+             f"{format_count(sum(sizes))} weights, units {list(units)})",
+        alternative="cut fewer units per part (a smaller `units`)",
+    )
     weights = []
     for i, (n, N) in enumerate(zip(units, units_big)):
         d_in = target.widths[i]
         idx = (np.arange(d_in)[:, None] * 2 * int(N) + np.arange(2 * int(n))[None, :]).ravel()
+        # fancy indexing already returns fresh arrays: no second copy
         weights += [source.weights[2 * i][idx, :], source.weights[2 * i + 1][:, idx]]
-    return MLP(tuple(np.array(w) for w in weights))
+    return MLP(tuple(weights))

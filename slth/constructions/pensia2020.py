@@ -50,10 +50,12 @@ from typing import Any
 import numpy as np
 
 from .. import bounds
+from .._memory import check_memory, format_bytes, format_count, memory_budget
 from .._rng import RNGLike
 from ..errors import LimitError
 from ..nets.mlp import MLP
 from ..subset_sum import EXACT_MAX_N, solve_batch
+from ..subset_sum.solve import _solve_batch_bytes
 from ..ticket import Ticket
 from ._common import (
     check_delta,
@@ -64,15 +66,19 @@ from ._common import (
     draw_source,
     failure_error,
     finish_ticket,
+    gather_bytes,
     gather_layer,
     layer_tolerances,
     layer_units,
+    mask_bytes,
     resolve_width,
+    scatter_bytes,
     scatter_layer,
+    source_bytes,
     source_widths,
 )
 
-__all__ = ["NAME", "construct", "theorem_units"]
+__all__ = ["NAME", "construct", "peak_bytes", "theorem_units"]
 
 #: Value of :attr:`slth.Ticket.construction` for tickets built here.
 NAME = "pensia2020"
@@ -97,6 +103,110 @@ def theorem_units(target: MLP, eps: float, delta: float, *,
     tuple of int
     """
     return layer_units(target, bounds.pensia2020_units, eps, delta, C)
+
+
+def peak_bytes(target: MLP, units: tuple[int, ...], tolerances: tuple[float, ...] | list[float]
+               | None = None, *, source_given: bool = False) -> int:
+    """Estimated peak bytes :func:`construct` allocates (the source included unless given).
+
+    Follows the construction step by step (formulas in
+    :func:`slth.constructions._common.source_bytes`, ``gather_bytes``,
+    ``scatter_bytes``, ``mask_bytes`` and
+    :func:`slth.subset_sum.solve._solve_batch_bytes`). With ``P = d_out d_in``
+    and ``B = 2P + nb`` instances of n candidates in layer i:
+
+    * drawing: every source array in float64 plus MLP's finiteness temporary;
+    * layer i runs while the source (8 bytes per weight) and what earlier layers
+      keep (their masks, and float64 (d_out, d_in) weight errors and (d_out,)
+      bias errors) are alive; its own peak is the largest of the gather, the
+      instances (B (9 n + 8) plus their int64 unit orders, 32 d_in n) with the
+      solver's peak, the instances with the results (B (n + 17)) and the
+      scatter, and the instances, results and masks with the error summaries
+      (8 P + 2 B);
+    * the end: the source, every mask and error array, and the float64 copy of
+      the largest target array that the target's fingerprint hashes.
+
+    Parameters
+    ----------
+    target : MLP
+    units : tuple of int
+        Units per part, per target layer.
+    tolerances : sequence of float, optional
+        Per-layer eps-mode tolerance (None: exact mode).
+    source_given : bool, default False
+        The source already exists (not counted).
+
+    Returns
+    -------
+    int
+    """
+    widths = source_widths(target, units)
+    src = 0 if source_given else 8 * source_bytes(target, units)[2]
+    peak = 0 if source_given else source_bytes(target, units)[0]
+    kept = 0
+    for i, n in enumerate(units):
+        d_out, d_in = target.weights[i].shape
+        bias = target.biases[i] is not None
+        m = widths[2 * i + 1]
+        P = d_out * d_in
+        B = 2 * P + (d_out if bias else 0)
+        inst = B * (9 * n + 8) + 32 * d_in * n
+        res = B * (n + 17)
+        masks = mask_bytes(d_in, d_out, m, bias)
+        tol = None if tolerances is None else tolerances[i]
+        layer = max(
+            gather_bytes(d_in, d_out, n, bias),
+            inst + _solve_batch_bytes(B, n, eps=tol, method="mitm"),
+            inst + res + scatter_bytes(d_in, d_out, n, m, bias),
+            inst + res + masks + 8 * P + 2 * B,
+        )
+        peak = max(peak, src + kept + layer)
+        kept += masks + 8 * P + (8 * d_out if bias else 0)
+    fingerprint = 8 * max(p.size for p in target.parameters())
+    return int(max(peak, src + kept + fingerprint))
+
+
+def _fitting_n(target: MLP, units: tuple[int, ...], tolerances: Any, source_given: bool,
+               budget: int) -> int:
+    """Largest c such that units capped at c fit ``budget`` (0: not even c = 1)."""
+    lo, hi = 0, max(units)
+    while lo < hi:
+        c = (lo + hi + 1) // 2
+        capped = tuple(min(u, c) for u in units)
+        if peak_bytes(target, capped, tolerances, source_given=source_given) <= budget:
+            lo = c
+        else:
+            hi = c - 1
+    return lo
+
+
+def _check_peak(target: MLP, units: tuple[int, ...], tolerances: Any, source_given: bool,
+                eps: float | None) -> None:
+    """Refuse a construction whose estimated peak exceeds the memory budget (before drawing)."""
+    need = peak_bytes(target, units, tolerances, source_given=source_given)
+    _, n_arrays, entries = source_bytes(target, units)
+    what = (f"pensia2020.construct: the source ({n_arrays} float64 arrays, {format_count(entries)} "
+            f"weights{', given' if source_given else ''}) with n={list(units)} and the "
+            "instances and masks of its layers")
+    try:
+        check_memory(need, what=what, alternative="")
+        return
+    except LimitError:
+        pass
+    # refused: find the largest n that fits, for the message
+    fit = _fitting_n(target, units, tolerances, source_given, memory_budget())
+    if fit >= 1:
+        capped = tuple(min(u, fit) for u in units)
+        at_fit = format_bytes(peak_bytes(target, capped, tolerances, source_given=source_given))
+        alt = f"pass `n`={fit} or less ({at_fit} at n={list(capped)})"
+        if eps is not None:
+            alt += (f"; below Theorem 1's width at eps={eps:g} the ticket may miss eps: "
+                    "on_failure='report' measures it")
+    else:
+        alt = "no `n` fits: use a narrower target"
+    check_memory(need, what=what,
+                 alternative=alt + ", or a virtual source (entries computed on demand) once "
+                                   "slth has one")
 
 
 def construct(
@@ -186,7 +296,10 @@ def construct(
         A source whose widths do not fit the layout (the message gives the
         expected widths).
     LimitError
-        Exact mode with ``n > 40``.
+        Exact mode with ``n > 40``, or the construction's estimated peak memory
+        (:func:`peak_bytes`: source, instances, masks) exceeds the memory budget
+        (:func:`slth._memory.memory_budget`); checked before anything large is
+        allocated, the message names the largest ``n`` that fits.
     ConstructionError
         ``on_failure="raise"`` and some instance missed its tolerance.
 
@@ -224,6 +337,8 @@ def construct(
         tolerances = tuple(check_positive("weight_eps", weight_eps) for _ in range(L))
 
     source_given = source is not None
+    # the whole construction's peak, before anything large is allocated
+    _check_peak(target, units, tolerances, source_given, eps_f if width_from == "eps" else None)
     t0 = time.perf_counter()
     if source is None:
         source = draw_source(target, units, rng)

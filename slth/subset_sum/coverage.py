@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import check_memory
 from .._rng import RNGLike, as_generator
 from ..errors import InputError, LimitError, ShapeError
 from ..stats import Estimate, estimate
 from ..sweeps import run_sweep
 from . import _kernels
 from .distributions import DISTRIBUTIONS, sample
-from .solve import _as_float_array, _check_eps, _threads
+from .solve import _as_float_array, _check_eps, _check_finite, _threads
 
 __all__ = [
     "COVERAGE_MAX_N",
@@ -41,6 +42,36 @@ COVERAGE_MAX_N = 24
 COVERS_MAX_N = 40
 
 
+def _coverage_batch_bytes(B: int, n: int, *, contiguous: bool = True,
+                          threads: int | None = None) -> int:
+    """Bytes :func:`coverage_batch` allocates: B rows of n values.
+
+    From :func:`slth.subset_sum._kernels.coverage_batch`: per worker thread
+    (``min(threads, B)``) the 2^n sorted sums in a float64 ping-pong buffer of
+    ``2 * 2^n`` and the merge's scratch of ``2^(n-1)``: ``20 * 2^n`` bytes; plus
+    the float64 output (8 B) and a contiguous copy of the rows if needed (8 B n).
+    """
+    threads = _threads() if threads is None else threads
+    size = 1 << n
+    per_thread = 8 * (2 * size + max(1, size // 2))
+    return int(min(threads, max(B, 1)) * per_thread + 8 * B
+               + (0 if contiguous else 8 * B * n))
+
+
+def _covers_batch_bytes(B: int, n_max: int, *, threads: int | None = None) -> int:
+    """Bytes :func:`first_covering_n` / :func:`covers_batch` allocate: B rows of n_max values.
+
+    From :func:`slth.subset_sum._kernels.first_covering_batch`: per worker
+    thread two ping-pong buffers of ``2 cap`` float64 (the halves' sorted sums),
+    ``cap`` of merge scratch and two interval lists of ``cap`` float64, with
+    ``cap = 2^ceil(n_max / 2)``: ``56 cap`` bytes (the holes lists start at 64
+    entries and are small); plus the int64 output and a bool result (9 B).
+    """
+    threads = _threads() if threads is None else threads
+    cap = 1 << (n_max - n_max // 2)
+    return int(min(threads, max(B, 1)) * 56 * cap + 9 * B)
+
+
 def _check_interval(interval: tuple[float, float]) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in interval)
@@ -56,8 +87,13 @@ def _check_interval(interval: tuple[float, float]) -> tuple[float, float]:
 def coverage_batch(
     values: np.ndarray, *, interval: tuple[float, float] = (-1.0, 1.0)
 ) -> np.ndarray:
-    """:func:`coverage` of every row of ``values`` (float[B, n]); returns float64[B]."""
-    vals = _as_float_array("values", values, (2,))
+    """:func:`coverage` of every row of ``values`` (float[B, n]); returns float64[B].
+
+    Raises :class:`slth.errors.LimitError` before allocating when the sorted
+    sums (``20 * 2^n`` bytes per thread) and the output exceed the memory
+    budget (:func:`slth._memory.memory_budget`).
+    """
+    vals = _as_float_array("values", values, (2,), finite=False)
     lo, hi = _check_interval(interval)
     n = vals.shape[1]
     if n == 0:
@@ -67,7 +103,15 @@ def coverage_batch(
             f"`values` has n={n}; coverage sorts all 2^n subset sums and accepts "
             f"n <= {COVERAGE_MAX_N}"
         )
-    out = np.empty(vals.shape[0], dtype=np.float64)
+    B = vals.shape[0]
+    check_memory(
+        _coverage_batch_bytes(B, n, contiguous=bool(vals.flags.c_contiguous)),
+        what=f"coverage_batch: {B} rows of n={n} (all 2^{n} subset sums sorted per thread)",
+        alternative="use fewer threads (numba.set_num_threads), a smaller n, or covers / "
+                    "first_covering_n (2^(n/2) sums per half)",
+    )
+    _check_finite("values", vals)
+    out = np.empty(B, dtype=np.float64)
     _kernels.coverage_batch(np.ascontiguousarray(vals), lo, hi, out, _threads())
     return out
 
@@ -103,8 +147,8 @@ def _check_eps_required(eps: float) -> float:
 
 
 def _covers_values(values: np.ndarray, name: str = "values") -> np.ndarray:
-    vals = _as_float_array(name, values, (2,))
-    n = vals.shape[1]
+    vals = _as_float_array(name, values, (2,), finite=False)
+    B, n = vals.shape
     if n == 0:
         raise ShapeError(f"`{name}` must hold at least one value per row; received n=0")
     if n > COVERS_MAX_N:
@@ -112,6 +156,12 @@ def _covers_values(values: np.ndarray, name: str = "values") -> np.ndarray:
             f"`{name}` must have n <= {COVERS_MAX_N} values per row (covers and "
             f"first_covering_n keep the 2^(n/2) sums of each half); received n={n}"
         )
+    check_memory(
+        _covers_batch_bytes(B, n) + (0 if vals.flags.c_contiguous else 8 * B * n),
+        what=f"covers / first_covering_n: {B} rows of n={n}",
+        alternative="use fewer threads (numba.set_num_threads) or smaller batches",
+    )
+    _check_finite(name, vals)
     return np.ascontiguousarray(vals)
 
 

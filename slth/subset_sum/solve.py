@@ -36,7 +36,7 @@ optimal to within (n + 1) q <= (n + 1) 2^-60 (sum |values| + |target|): about
 0.4 sqrt(n) 2^-n = 2e-12. float64 left folds, used before, lose the optimum
 near n = 45 (1e-15 relative rounding per addition); fixed point would resolve
 it to about n = 55. The limit ``n <= EXACT_MAX_N = 40`` is therefore one of
-time and memory (2^20 sums per half, about 20 ms and 40 MB per instance), not of
+time and memory (2^20 sums per half: about 20 ms per instance, 40 MB per thread), not of
 precision. eps mode accepts any n but searches prefixes of at most
 ``EXACT_MAX_N`` values, and accepts a pair only when its rounded error proves
 the true error is within eps. Integer compares also make the search faster:
@@ -56,6 +56,7 @@ from typing import Literal
 import numba
 import numpy as np
 
+from .._memory import TINY_BYTES, check_memory
 from ..errors import InputError, LimitError, ShapeError, format_value
 from . import _kernels
 from .reference import BRUTEFORCE_MAX_N, bruteforce_batch
@@ -183,7 +184,19 @@ def eps_prefix_length(eps: float) -> int:
     return max(4, math.ceil(math.log2(1.0 / eps)) + 2) if eps < 1 else 4
 
 
-def _as_float_array(name: str, x: object, ndims: tuple[int, ...]) -> np.ndarray:
+def _as_float_array(name: str, x: object, ndims: tuple[int, ...], *,
+                    finite: bool = True) -> np.ndarray:
+    """float64 array of ``x`` with one of ``ndims`` dimensions, checked finite unless told not.
+
+    An array of another dtype is converted (a float64 copy): that copy is
+    guarded by :func:`slth._memory.check_memory` first (8 bytes per entry).
+    """
+    if isinstance(x, np.ndarray) and x.dtype != np.float64 and x.size > 1 << 20:
+        check_memory(
+            8 * x.size,
+            what=f"the float64 copy of `{name}` ({format_value(x)})",
+            alternative=f"pass `{name}` as float64 (no copy) or in smaller batches",
+        )
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -195,15 +208,21 @@ def _as_float_array(name: str, x: object, ndims: tuple[int, ...]) -> np.ndarray:
         raise ShapeError(
             f"`{name}` must be {dims}; received a {arr.ndim}-dim array of shape {arr.shape}"
         )
+    if finite:
+        _check_finite(name, arr)
+    return arr
+
+
+def _check_finite(name: str, arr: np.ndarray) -> None:
+    """Raise :class:`InputError` at the first NaN or inf of ``arr``."""
     # one cheap pass: a NaN or inf anywhere makes the sum non-finite (a finite sum
     # overflowing to inf is caught too and then located by the full check)
     if not np.isfinite(arr.sum()) and not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         raise InputError(
-            f"`{name}` must be finite (no NaN or inf); received {arr[tuple(bad)]!r} "
-            f"at index {tuple(bad)}"
+            f"`{name}` must be finite (no NaN or inf); received {float(arr[bad])!r} "
+            f"at index {bad}"
         )
-    return arr
 
 
 def _check_eps(eps: float | None) -> float | None:
@@ -232,11 +251,73 @@ def _check_method(method: str, n: int, eps: float | None) -> str:
     if method == "mitm" and eps is None and n > EXACT_MAX_N:
         raise LimitError(
             f"`values` has n={n} per instance; exact solving accepts n <= {EXACT_MAX_N} "
-            "(each half needs 2^(n/2) sums: at n=40 about 20 ms and 40 MB per instance). "
+            "(each half needs 2^(n/2) sums: at n=40 about 20 ms per instance and 40 MB per "
+            "thread). "
             "Pass `eps` (searches prefixes of at most "
             f"{EXACT_MAX_N} values) or method='greedy'."
         )
     return method
+
+
+def _solve_batch_bytes(B: int, n: int, *, eps: float | None = None, method: str = "mitm",
+                       shared: bool = False, contiguous: bool = True,
+                       threads: int | None = None) -> int:
+    """Bytes :func:`solve_batch` allocates at its peak for B instances of n values.
+
+    Derived from the allocations in :func:`solve_batch` and the kernels of
+    :mod:`slth.subset_sum._kernels` (inputs already float64; their float64
+    copies are guarded apart by :func:`_as_float_array`):
+
+    * results: ``masks`` bool (B, n), ``optimal`` bool (B,), ``totals`` and
+      ``errors`` float64 (B,) and the float64 temporary ``targets - totals``:
+      B (n + 25) bytes;
+    * a float64 (B, n) copy of the values when they are shared by all targets
+      but solved row by row (``"greedy"``, or eps mode past ``EXACT_MAX_N``), or
+      not C-contiguous: 8 B n;
+    * meet in the middle, per worker thread (one when the batch is small, else
+      ``min(threads, B)``): the halves' sorted sums in int64, ``4 cap + 5`` for
+      the ping-pong regions and ``cap`` for the merge's scratch with
+      ``cap = 2^ceil(k / 2)``, ``k = min(n, EXACT_MAX_N)`` (so about 2^(n/2)
+      sums per half), ``2 k`` quantised values, the direct pass's ``2^kd``
+      float64 sums and a copy of the row: ``8 (5 cap + 5 + 2 k + 2^kd + n) + n``;
+    * shared values, ``n <= SHARED_FULL_MAX_N``: all 2^n sums and their int64
+      masks, twice (ping-pong): ``32 * 2^n``; ``n <= EXACT_MAX_N``: one buffer
+      set as above plus ``8 cap`` of scratch per thread;
+    * ``"bruteforce"`` (numpy reference): per instance the 2^n x n subset
+      matrix (bool), its int64 shift temporary and float64 copy, the codes
+      and sums: ``2^n (17 n + 24)``; each returned mask is a view that keeps
+      its instance's bool matrix alive until they are stacked: ``B 2^n n``;
+    * ``"greedy"``: an ``argsort`` per row (``16 n`` per thread);
+    * 16 KiB for array headers and small arrays.
+
+    Checked against ``tracemalloc`` (which sees numba's allocations too) in
+    the tests: within a few percent for large n or large B.
+    """
+    total = B * (n + 25) + (1 << 14)
+    k = min(n, EXACT_MAX_N)
+    cap = 1 << (k - k // 2)
+    buffers = 8 * (5 * cap + 5 + 2 * k)
+    if method == "greedy":
+        if shared or not contiguous:
+            total += 8 * B * n
+        total += 16 * n * (_threads() if threads is None else threads)
+    elif method == "bruteforce":
+        size = 1 << n
+        total += size * (17 * n + 24) + B * size * n
+    elif shared and n <= SHARED_FULL_MAX_N:
+        total += 32 * (1 << n)
+    elif shared and n <= EXACT_MAX_N:
+        total += buffers + 8 * cap * min(_threads() if threads is None else threads, B)
+    else:
+        if shared or not contiguous:
+            total += 8 * B * n
+        kd = 0 if eps is None else min(eps_direct_length(eps), n)
+        if B * (1 << (k // 2)) < _SERIAL_WORK:  # run on the calling thread
+            workers = 1
+        else:
+            workers = min(_threads() if threads is None else threads, B)
+        total += workers * (buffers + 8 * ((1 << kd) + n) + n)
+    return int(total)
 
 
 def _finish(
@@ -298,9 +379,15 @@ def solve_batch(
     SLTHError
         NaN/inf or empty values, mismatched shapes, ``eps <= 0``, unknown
         method, n past the exact solver's limit.
+    LimitError
+        Also: the estimated memory (the results, ``B (n + 25)`` bytes, plus
+        about ``40 * 2^(n/2)`` bytes of half buffers per thread; see
+        ``_solve_batch_bytes``) exceeds the memory budget
+        (:func:`slth._memory.memory_budget`), checked before anything is
+        allocated.
     """
-    vals = _as_float_array("values", values, (1, 2))
-    tgts = _as_float_array("targets", targets, (1,))
+    vals = _as_float_array("values", values, (1, 2), finite=False)
+    tgts = _as_float_array("targets", targets, (1,), finite=False)
     eps_f = _check_eps(eps)
     n = vals.shape[-1]
     if n == 0:
@@ -313,6 +400,19 @@ def solve_batch(
         )
     meth = _check_method(method, n, eps_f)
     B = tgts.shape[0]
+    # before anything is allocated (and before the finiteness pass over the inputs)
+    need = _solve_batch_bytes(B, n, eps=eps_f, method=meth, shared=shared,
+                              contiguous=bool(vals.flags.c_contiguous))
+    if need > TINY_BYTES:  # (skips formatting the message on small calls)
+        check_memory(
+            need,
+            what=f"solve_batch: {B} instances of n={n} ({meth}"
+                 f"{', exact' if eps_f is None else f', eps={eps_f:g}'})",
+            alternative=f"solve them in smaller batches (the results take n + 25 = {n + 25} "
+                        "bytes per instance)",
+        )
+    _check_finite("values", vals)
+    _check_finite("targets", tgts)
     masks = np.zeros((B, n), dtype=bool)
     optimal = np.zeros(B, dtype=bool)
     vals = np.ascontiguousarray(vals)
