@@ -5,7 +5,8 @@ the hypothesis of Pensia et al., NeurIPS 2020, Theorem 1) are approximated by
 both constructions at a range of widths: ``n`` units per sign part and input
 coordinate, i.e. ``n`` candidates per target weight and sign part (subset sums
 for :mod:`slth.constructions.pensia2020`, one closest pair for
-:mod:`slth.constructions.malach2020`, each solved exactly: the best masks the
+:mod:`slth.constructions.malach2020`, whose layout gives every target weight its
+own block of ``2n`` hidden units, each solved exactly: the best masks the
 construction can choose). Each target has one source per construction, nested
 across widths (the nesting of :mod:`proofs_check.pensia2020`), so every curve is the
 same tickets growing.
@@ -81,8 +82,7 @@ FULL: dict[str, Any] = {
     "units": {"pensia2020": list(range(1, 33)),
               "malach2020": [*range(1, 33), 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024,
                              1448, 2048, 2896, 4096]},
-    # slth.evaluate holds the hidden activations of every source unit, kept or not:
-    # 512 inputs x 65k units (Malach at 4096) is about 270 MB
+    # Malach at 4096: sources of about 5M weights; slth.evaluate keeps only the used units
     "eval": {"n_samples": 512, "adversarial_steps": 50, "restarts": 8},
 }
 
@@ -109,14 +109,15 @@ def _task(config: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     units = config["units"]
     L = len(arch) - 1
     big_units = [max(units)] * L
-    big = MLP.random(source_widths(target, big_units), rng=rng)
-    build = pensia2020.construct if config["construction"] == "pensia2020" else \
-        malach2020.construct
-    key = "n" if config["construction"] == "pensia2020" else "k"
+    if config["construction"] == "pensia2020":
+        build, key, widths, nest = (pensia2020.construct, "n", source_widths, nested_source)
+    else:  # Malach et al.'s layout: every target weight owns its block of hidden units
+        build, key, widths, nest = (malach2020.construct, "k", malach2020.source_widths,
+                                    malach2020.nested_source)
+    big = MLP.random(widths(target, big_units), rng=rng)
     rows = []
     for u in units:
-        ticket = build(target, source=nested_source(big, target, big_units, [u] * L),
-                       **{key: u})
+        ticket = build(target, source=nest(big, target, big_units, [u] * L), **{key: u})
         rep = approximation_error(target, ticket, rng=rng, **config["eval"])
         rows.append({"units": u, "certified": rep.certified, "adversarial": rep.adversarial,
                      "sampled": rep.sampled_max, "n_source_params": ticket.n_source_params,

@@ -8,9 +8,17 @@ the approximation error and checks each theorem's bound numerically.
 ``import slth`` never imports torch; the torch backend lives in ``slth.torch``.
 """
 
-from . import bounds, constructions, evaluate, nets, subset_sum, sweeps
+from . import bounds, certify, constructions, evaluate, nets, subset_sum, sweeps
+from ._memory import available_memory, memory_budget, set_memory_budget, using_memory_budget
 from ._rng import as_generator, spawn
-from .errors import ConstructionError, InputError, LimitError, ShapeError, SLTHError
+from .errors import (
+    CertificateError,
+    ConstructionError,
+    InputError,
+    LimitError,
+    ShapeError,
+    SLTHError,
+)
 from .evaluate import ErrorReport, approximation_error, certified_bound
 from .nets import MLP
 from .stats import Estimate, clopper_pearson, estimate
@@ -20,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MLP",
+    "CertificateError",
     "ConstructionError",
     "ErrorReport",
     "Estimate",
@@ -31,14 +40,19 @@ __all__ = [
     "__version__",
     "approximation_error",
     "as_generator",
+    "available_memory",
     "bounds",
     "certified_bound",
+    "certify",
     "clopper_pearson",
     "constructions",
     "estimate",
     "evaluate",
+    "memory_budget",
     "nets",
+    "set_memory_budget",
     "spawn",
     "subset_sum",
     "sweeps",
+    "using_memory_budget",
 ]

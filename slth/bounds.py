@@ -28,7 +28,7 @@ Measured constants
     targets: the theorem's "for every target" guarantee needs every instance to
     cover all of [-1, 1], which costs more units (``tests/test_pensia2020.py``
     checks the default statistically).
-``MALACH2020_C = 14.0``
+``MALACH2020_C = 14.0`` (and ``SINGLE_PAIR_C``, the same value)
     The proof constant of :func:`malach2020_units` (no measurement needed: the
     union bound there is rigorous for |W_ij| <= 1/2).
 
@@ -59,6 +59,7 @@ __all__ = [
     "LUEKER_C",
     "MALACH2020_C",
     "PENSIA2020_C",
+    "SINGLE_PAIR_C",
     "lueker_n",
     "malach2020_units",
     "malach2020_width",
@@ -66,14 +67,18 @@ __all__ = [
     "pensia2020_tolerance",
     "pensia2020_units",
     "pensia2020_width",
+    "single_pair_units",
+    "single_pair_width",
 ]
 
 #: Lueker's constant as measured by slth (see module docstring).
 LUEKER_C = 3.8
 #: Constant of Pensia et al. (2020) Theorem 1 as measured for slth's construction.
 PENSIA2020_C = 9.0
-#: Proof constant of the single-pair (Malach-style) width: 4 / ln(4/3), rounded up.
+#: Proof constant of the single-pair width (Malach et al.'s selection): 4 / ln(4/3), rounded up.
 MALACH2020_C = 14.0
+#: The same constant for the shared-layout variant :mod:`slth.constructions.single_pair`.
+SINGLE_PAIR_C = 14.0
 
 
 # ----------------------------------------------------------------------------- checks
@@ -302,16 +307,20 @@ def pensia2020_lower_bound(d: Any, eps: Any) -> Any:
 # ----------------------------------------------------------------------------- Malach
 def malach2020_units(d_in: Any, d_out: Any, depth: Any, eps: Any, delta: Any, *,
                      C: float = MALACH2020_C) -> Any:
-    """Candidates per input coordinate and sign part, ``k``, of the single-pair construction.
+    """Candidates per sign part of one target weight, ``k``, for single-pair selection.
 
-    Malach, Yehudai, Shalev-Shwartz, Shamir (ICML 2020) approximate each target
-    weight by ONE random pair (first-layer weight a, second-layer weight b) with
-    ``b a`` close to it, which needs polynomially many candidates (their
-    Theorem 2.1 states a width polynomial in d, l, 1/eps and log(1/delta);
+    Malach, Yehudai, Shalev-Shwartz, Shamir (ICML 2020, Theorem 2.1) approximate
+    each target weight by ONE random pair (first-layer weight a, second-layer
+    weight b) with ``b a`` close to it, which needs polynomially many candidates
+    (their theorem states a width polynomial in d, l, 1/eps and log(1/delta);
     Pensia et al. summarise it as a factor ``O(d^4 l^2)`` over the target
-    width). This function gives the width of slth's implementation
-    (:mod:`slth.constructions.malach2020`, the same block layout as Pensia's)
-    by the following union bound, rigorous for targets with ``|W_ij| <= 1/2``:
+    width). The constants of Malach et al.'s own proof are not used here (the
+    paper's appendix could not be read for this implementation); ``k`` comes
+    from the following union bound, rigorous for targets with
+    ``|W_ij| <= 1/2`` and valid for both layouts that select single pairs
+    (:mod:`slth.constructions.malach2020`, one block of ``2k`` units per target
+    weight, and :mod:`slth.constructions.single_pair`, one block per input
+    coordinate shared by the outputs):
 
     * per-weight tolerance ``t = eps / (2 l d_in d_out)`` (as for Pensia);
     * each of the first k units of a block has ``a > 0`` with probability 1/2,
@@ -354,10 +363,13 @@ def malach2020_units(d_in: Any, d_out: Any, depth: Any, eps: Any, delta: Any, *,
 
 def malach2020_width(d_in: Any, d_out: Any, depth: Any, eps: Any, delta: Any, *,
                      C: float = MALACH2020_C) -> Any:
-    """Source hidden width ``2 k d_in`` of the single-pair (Malach et al. 2020) construction.
+    """Source hidden width ``2 k d_in d_out`` of Malach et al.'s layout (one block per weight).
 
-    See :func:`malach2020_units` for ``k`` and its derivation. Polynomial in
-    ``d`` and ``1/eps``, against the logarithmic :func:`pensia2020_width`.
+    Every target weight ``W_ij`` owns a block of ``2k`` hidden units (read from
+    input j only, read by output i only), ``k`` from :func:`malach2020_units`:
+    polynomial in ``d`` and ``1/eps`` and ``d_out`` times the width of the
+    shared layout (:func:`single_pair_width`), against the logarithmic
+    :func:`pensia2020_width`.
 
     Parameters
     ----------
@@ -369,5 +381,40 @@ def malach2020_width(d_in: Any, d_out: Any, depth: Any, eps: Any, delta: Any, *,
     int or numpy.ndarray of int64
     """
     k = np.asarray(malach2020_units(d_in, d_out, depth, eps, delta, C=C))
+    a = _positive_int("d_in", d_in)
+    b = _positive_int("d_out", d_out)
+    return _out(2 * k * a * b, integer=True)
+
+
+def single_pair_units(d_in: Any, d_out: Any, depth: Any, eps: Any, delta: Any, *,
+                      C: float = SINGLE_PAIR_C) -> Any:
+    """Candidates per part of :mod:`slth.constructions.single_pair`: :func:`malach2020_units`.
+
+    Parameters
+    ----------
+    d_in, d_out, depth, eps, delta, C
+        As in :func:`malach2020_units`.
+
+    Returns
+    -------
+    int or numpy.ndarray of int64
+    """
+    return malach2020_units(d_in, d_out, depth, eps, delta, C=C)
+
+
+def single_pair_width(d_in: Any, d_out: Any, depth: Any, eps: Any, delta: Any, *,
+                      C: float = SINGLE_PAIR_C) -> Any:
+    """Source hidden width ``2 k d_in`` of the shared-layout single-pair variant.
+
+    Parameters
+    ----------
+    d_in, d_out, depth, eps, delta, C
+        As in :func:`malach2020_units`.
+
+    Returns
+    -------
+    int or numpy.ndarray of int64
+    """
+    k = np.asarray(single_pair_units(d_in, d_out, depth, eps, delta, C=C))
     a = _positive_int("d_in", d_in)
     return _out(2 * k * a, integer=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CertificateError",
     "ConstructionError",
     "InputError",
     "LimitError",
@@ -38,6 +39,15 @@ class LimitError(SLTHError):
 
 class ConstructionError(SLTHError):
     """A construction cannot meet its guarantee with the source it was given."""
+
+
+class CertificateError(SLTHError):
+    """A certified upper bound contradicted by an evaluated error: a bug to report.
+
+    Raised by :func:`slth.evaluate.approximation_error` when the adversarial
+    lower bound it found exceeds the certified upper bound, which sound code
+    never produces.
+    """
 
 
 def format_value(value: Any, *, max_len: int = 80) -> str:

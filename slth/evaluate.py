@@ -8,11 +8,13 @@ the theorems):
   half uniform in the ball) or the inputs you pass;
 * ``adversarial``: a LOWER bound on the sup, the largest error found by
   projected gradient ascent on the input (several restarts from the worst
-  samples). Every value it reports was evaluated exactly at a point of the
-  ball, so it never exceeds the true sup;
-* ``certified``: a rigorous UPPER bound on the sup (:func:`certified_bound`),
-  from the effective weights the ticket realises and the target's norms, by the
-  error propagation of Pensia et al. (2020), proof of Theorem 1.
+  samples). Every value it reports was evaluated at a point of the ball, so it
+  never exceeds the true sup (up to the float64 rounding of the evaluation,
+  which the certified bound covers);
+* ``certified``: a rigorous UPPER bound on the sup (:func:`certified_bound`,
+  :mod:`slth.certify`), from the effective weights the ticket realises, maximised
+  over ReLU sign patterns, rounded outward; the ticket's structure is verified
+  first, and a ticket built for another target is refused.
 
 so that ``sampled_max <= adversarial <= sup <= certified`` (the first
 inequality holds when the samples lie in the ball).
@@ -23,7 +25,6 @@ source architecture with masked weights (scipy CSR for the kept weights).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,10 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
+from ._memory import check_memory
 from ._rng import RNGLike, as_generator
-from .errors import InputError, ShapeError, format_value
+from .certify import EffectiveLayer, certified_bound, check_pair, check_radius, effective_layers
+from .errors import CertificateError, InputError, ShapeError
 from .nets.mlp import MLP, check_input
 from .ticket import Ticket
 
@@ -98,57 +101,7 @@ class ErrorReport:
                 f"certified {cert} on the ball of radius {self.radius:g}")
 
 
-@dataclass(frozen=True, eq=False)
-class EffectiveLayer:
-    """What one target layer's source pair computes, read from the ticket's masks.
-
-    The pair computes ``y -> P relu(y) + N relu(-y) + beta`` (entrywise:
-    ``z_i = sum_j P_ij relu(y_j) + N_ij relu(-y_j) + beta_i``).
-
-    Attributes
-    ----------
-    P, N : numpy.ndarray
-        float64 ``(d_out, d_in)``: positive-part and negative-part effective
-        weights (``P = N = W`` would be exact: ``W y = W relu(y) - W relu(-y)``,
-        so the ideal is ``P = W``, ``N = -W``).
-    beta : numpy.ndarray
-        float64 ``(d_out,)``: the constant the pair adds (constant units and the
-        second layer's kept bias).
-    """
-
-    P: np.ndarray
-    N: np.ndarray
-    beta: np.ndarray
-
-
 # ----------------------------------------------------------------------------- checks
-def _check_pair(target: Any, ticket: Any) -> tuple[MLP, Ticket]:
-    if not isinstance(target, MLP):
-        raise InputError(f"`target` must be a slth.nets.MLP; received {format_value(target)} of "
-                         f"type {type(target).__name__}")
-    if not isinstance(ticket, Ticket):
-        raise InputError(f"`ticket` must be a slth.Ticket; received {format_value(ticket)} of "
-                         f"type {type(ticket).__name__}")
-    tw, sw = target.widths, ticket.source.widths
-    if tw[0] != sw[0] or tw[-1] != sw[-1]:
-        raise ShapeError(f"`ticket` maps {sw[0]} -> {sw[-1]} but `target` maps {tw[0]} -> "
-                         f"{tw[-1]}; expected the same input and output widths")
-    if ticket.target_widths is not None and tuple(ticket.target_widths) != tw:
-        raise ShapeError(f"`ticket` was built for target widths {ticket.target_widths}; "
-                         f"received a target with widths {tw}")
-    return target, ticket
-
-
-def _check_radius(radius: Any) -> float:
-    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, float, np.integer,
-                                                                         np.floating)):
-        raise InputError(f"`radius` must be a finite number > 0; received {format_value(radius)}")
-    r = float(radius)
-    if not math.isfinite(r) or r <= 0:
-        raise InputError(f"`radius` must be a finite number > 0; received {radius!r}")
-    return r
-
-
 def _check_count(name: str, value: Any, low: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
             or value < low:
@@ -177,7 +130,7 @@ def sample_ball(d: int, n_samples: int, *, radius: float = 1.0, rng: RNGLike = N
     """
     d = _check_count("d", d, 1)
     n_samples = _check_count("n_samples", n_samples, 1)
-    radius = _check_radius(radius)
+    radius = check_radius(radius)
     gen = as_generator(rng)
     g = gen.standard_normal((n_samples, d))
     norms = np.linalg.norm(g, axis=1, keepdims=True)
@@ -281,160 +234,6 @@ def _vjp(layers: list[tuple[Any, np.ndarray | None]], gates: list[np.ndarray],
     return g.T
 
 
-# ----------------------------------------------------------------------------- certified
-def effective_layers(target: MLP, ticket: Ticket) -> list[EffectiveLayer]:
-    """Read the effective weights each target layer's source pair realises.
-
-    Requires the two-layers-per-target-layer form of Pensia et al. (2020) and
-    Malach et al. (2020): ``ticket.layer_map`` pairs ``(s, s + 1)``, and every
-    kept hidden unit of layer s either reads exactly one input (weight ``a``,
-    no kept bias: it computes ``relu(a y_j) = |a| relu(+-y_j)``) or reads none
-    (a constant unit with kept bias ``c``: it computes ``relu(c)``).
-
-    Parameters
-    ----------
-    target : MLP
-    ticket : Ticket
-
-    Returns
-    -------
-    list of EffectiveLayer
-
-    Raises
-    ------
-    InputError
-        The ticket has no ``layer_map``, or is not of the two-layer block form.
-    """
-    target, ticket = _check_pair(target, ticket)
-    lm = ticket.layer_map
-    if lm is None:
-        raise InputError("`ticket` has no layer_map: the certified bound needs to know which "
-                         "source layers realise each target layer")
-    if len(lm) != target.depth:
-        raise ShapeError(f"`ticket.layer_map` has {len(lm)} entries; the target has "
-                         f"{target.depth} layers")
-    src = ticket.source
-    masks: dict[tuple[str, int], np.ndarray] = {}
-    it = iter(ticket.masks)
-    for l, b in enumerate(src.biases):
-        masks[("w", l)] = next(it)
-        if b is not None:
-            masks[("b", l)] = next(it)
-    out = []
-    for i, group in enumerate(lm):
-        if len(group) != 2:
-            raise InputError(f"`ticket.layer_map[{i}]` = {group}; the certified bound needs "
-                             "exactly two source layers per target layer")
-        s1, s2 = group
-        A, mA = src.weights[s1], masks[("w", s1)]
-        Bw, mB = src.weights[s2], masks[("w", s2)]
-        d_out, d_in = target.weights[i].shape
-        if A.shape[1] != d_in or Bw.shape[0] != d_out:
-            raise ShapeError(f"source layers {group} map {A.shape[1]} -> {Bw.shape[0]}; target "
-                             f"layer {i} maps {d_in} -> {d_out}")
-        c = src.biases[s1]
-        mc = masks.get(("b", s1))
-        kept_c = np.zeros(A.shape[0], dtype=bool) if c is None else mc
-        n_in = np.count_nonzero(mA, axis=1)
-        if np.any(n_in > 1) or np.any((n_in == 1) & kept_c):
-            raise InputError(
-                f"`ticket` is not of the two-layer block form on target layer {i}: some hidden "
-                f"unit of source layer {s1} reads more than one input or reads an input and "
-                "keeps its bias; certified_bound supports the Pensia/Malach layout only"
-            )
-        units, inputs = np.nonzero(mA)
-        a = A[units, inputs]
-        m = A.shape[0]
-        pos = a > 0
-        Apos = sp.csr_matrix((a[pos], (units[pos], inputs[pos])), shape=(m, d_in))
-        Aneg = sp.csr_matrix((-a[~pos], (units[~pos], inputs[~pos])), shape=(m, d_in))
-        r, cidx = np.nonzero(mB)
-        Bs = sp.csr_matrix((Bw[r, cidx], (r, cidx)), shape=Bw.shape)
-        P = np.asarray((Bs @ Apos).todense())
-        N = np.asarray((Bs @ Aneg).todense())
-        beta = np.zeros(d_out)
-        if c is not None and kept_c.any():
-            const = np.where(kept_c, np.maximum(c, 0.0), 0.0)
-            beta += np.asarray(Bs @ const).ravel()
-        b2 = src.biases[s2]
-        if b2 is not None and masks[("b", s2)].any():
-            beta += np.where(masks[("b", s2)], b2, 0.0)
-        out.append(EffectiveLayer(P, N, beta))
-    return out
-
-
-def _spectral(M: np.ndarray) -> float:
-    if M.size == 0:
-        return 0.0
-    return float(np.linalg.svd(M, compute_uv=False)[0])
-
-
-def certified_bound(target: MLP, ticket: Ticket, *, radius: float = 1.0) -> float:
-    """A rigorous upper bound on ``sup_{||x|| <= radius} ||f(x) - g(x)||_2``.
-
-    Error propagation of Pensia et al. (NeurIPS 2020), proof of Theorem 1,
-    applied to the weights the ticket actually realises.
-
-    Derivation. Write the target as ``z_l = W_l y_{l-1} + b_l``, ``y_l = relu(z_l)``
-    (no ReLU after the last layer), ``y_0 = x``. Target layer l's source pair
-    (:func:`effective_layers`) computes
-    ``B_l(y) = sum_j P_ij relu(y_j) + N_ij relu(-y_j) + beta_i``. Since
-    ``y_j = relu(y_j) - relu(-y_j)`` and only one of the two is nonzero,
-    ``(B_l(y) - W_l y - b_l)_i = sum_j D_ij(y) y_j + (beta - b)_i`` with
-    ``|D_ij(y)| <= Delta_ij := max(|P_ij - W_ij|, |N_ij + W_ij|)``, hence
-
-        ``||B_l(y) - W_l y - b_l|| <= ||Delta_l||_2 ||y|| + ||beta_l - b_l||``.
-
-    Let ``e_l`` bound ``||z^_l - z_l||`` (ticket vs target pre-activations) and
-    ``r_l`` bound ``||y_l||``. ReLU is 1-Lipschitz and ``||relu(z)|| <= ||z||``, so
-    ``||y^_{l-1}|| <= r_{l-1} + e_{l-1}`` and
-
-        ``e_l <= ||Delta_l|| (r_{l-1} + e_{l-1}) + ||W_l|| e_{l-1} + ||beta_l - b_l||``,
-        ``r_l <= ||W_l|| r_{l-1} + ||b_l||``,  ``e_0 = 0``, ``r_0 = radius``,
-
-    i.e. each layer multiplies the incoming error by its Lipschitz bound
-    ``||W_l|| + ||Delta_l||`` and adds ``||Delta_l|| r_{l-1}`` plus the bias
-    error. The bound is ``e_L``. With every ``||W_l|| <= 1``, no biases and
-    every ``Delta`` entry <= ``eps / (2 l d_in d_out)`` (the proof's tolerance)
-    it is at most ``(1 + eps/(2l))^l - 1 < eps``: Theorem 1's conclusion.
-
-    ``Delta`` and ``beta`` are recomputed from the source and masks (not read
-    from ``ticket.weight_errors``, which they reproduce for slth's
-    constructions), so the bound does not trust the ticket's metadata. Norms are
-    float64 SVDs (relative error ~1e-15).
-
-    Parameters
-    ----------
-    target : MLP
-    ticket : Ticket
-        A ticket in the two-layer block form (see :func:`effective_layers`).
-    radius : float, default 1.0
-        Radius of the input ball.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    InputError
-        Not an MLP/Ticket, no ``layer_map``, a ticket not of the block form,
-        or a bad ``radius``.
-    ShapeError
-        Target and ticket do not match.
-    """
-    radius = _check_radius(radius)
-    eff = effective_layers(target, ticket)
-    e, r = 0.0, radius
-    for (W, b), E in zip(_dense_layers(target), eff):
-        delta = np.maximum(np.abs(E.P - W), np.abs(E.N + W))
-        bias = np.zeros(W.shape[0]) if b is None else b
-        dn, wn = _spectral(delta), _spectral(W)
-        e = dn * (r + e) + wn * e + float(np.linalg.norm(E.beta - bias))
-        r = wn * r + float(np.linalg.norm(bias))
-    return float(e)
-
-
 # ----------------------------------------------------------------------------- report
 def approximation_error(
     target: MLP,
@@ -447,6 +246,7 @@ def approximation_error(
     restarts: int = 8,
     radius: float = 1.0,
     certify: bool = True,
+    check_target: bool = True,
 ) -> ErrorReport:
     """Sampled, adversarial (lower bound) and certified (upper bound) errors of a ticket.
 
@@ -476,6 +276,10 @@ def approximation_error(
     certify : bool, default True
         Compute :func:`certified_bound` (skipped with a note when the ticket is
         not of the two-layer block form).
+    check_target : bool, default True
+        Raise if the ticket records the fingerprint of another target
+        (:meth:`slth.nets.MLP.fingerprint`); False compares with another
+        target on purpose.
 
     Returns
     -------
@@ -493,9 +297,12 @@ def approximation_error(
     ------
     InputError, ShapeError
         Invalid arguments, or target and ticket that do not match.
+    CertificateError
+        The adversarial lower bound exceeds the certified upper bound (a bug:
+        sound code never gets here).
     """
-    target, ticket = _check_pair(target, ticket)
-    radius = _check_radius(radius)
+    target, ticket = check_pair(target, ticket, check_target=check_target)
+    radius = check_radius(radius)
     n_samples = _check_count("n_samples", n_samples, 1)
     adversarial_steps = _check_count("adversarial_steps", adversarial_steps, 0)
     restarts = _check_count("restarts", restarts, 1)
@@ -507,6 +314,16 @@ def approximation_error(
     else:
         X, _ = check_input(inputs, d0, "inputs")
         given = True
+    # the compacted ticket: ~40 bytes per kept weight (nonzero scan, COO and CSR copies)
+    # plus a temporary of the largest mask; the batched forward passes: 2048 inputs at a
+    # time, about 25 float64 activations per unit of the widest live layer
+    n_kept = ticket.n_kept
+    widest = max(max(m.shape) for m in ticket.masks)
+    check_memory(40 * n_kept + max(m.size for m in ticket.masks)
+                 + 8 * 25 * 2048 * min(widest, 2 * n_kept + max(target.widths))
+                 + 8 * X.shape[0] * (d0 + 2),
+                 what="approximation_error: the compacted ticket and the batched forward passes",
+                 alternative="pass fewer `n_samples` or `inputs`")
     f_layers = _dense_layers(target)
     g_layers = _ticket_layers(ticket)
 
@@ -565,10 +382,16 @@ def approximation_error(
     note = "not requested"
     if certify:
         try:
-            cert = certified_bound(target, ticket, radius=radius)
+            cert = certified_bound(target, ticket, radius=radius, check_target=check_target)
             note = ""
-        except InputError as exc:
+        except (InputError, ShapeError) as exc:
             note = str(exc)
+        if cert is not None and best_val > cert:
+            raise CertificateError(
+                f"the adversarial error {best_val!r} found at a point of the ball exceeds the "
+                f"certified upper bound {cert!r}: the certificate or the evaluation is wrong; "
+                "please report this ticket"
+            )
     best_x.flags.writeable = False
     return ErrorReport(
         sampled_max=sampled_max,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,7 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from .errors import InputError, ShapeError, format_value
+from ._memory import check_memory
+from .errors import InputError, ShapeError, SLTHError, format_value
 from .nets.mlp import MLP, check_input
 
 __all__ = ["FORMAT_VERSION", "SPARSE_DENSITY_THRESHOLD", "FrozenParams", "Ticket"]
@@ -203,10 +205,16 @@ class Ticket:
         ``inf`` allowed (a failed subset sum), no NaN.
     bias_errors : sequence of (array_like or None), optional
         Per target layer, a ``(d_out,)`` bound like ``weight_errors`` or None.
+    target_fingerprint : str, optional
+        :meth:`slth.nets.MLP.fingerprint` of the target the ticket was built
+        for (set by every construction). Evaluation against a target with
+        another fingerprint raises unless asked not to (``check_target=False``
+        in :mod:`slth.evaluate`). None: unknown target, nothing is checked.
 
     Attributes
     ----------
-    source, masks, construction, params, target_widths, layer_map, weight_errors, bias_errors
+    source, masks, construction, params, target_widths, layer_map, weight_errors, bias_errors, \
+target_fingerprint
         As above, validated and stored immutably (tuples, read-only arrays).
 
     Raises
@@ -238,6 +246,7 @@ class Ticket:
     layer_map: tuple[tuple[int, ...], ...] | None = None
     weight_errors: tuple[np.ndarray, ...] | None = None
     bias_errors: tuple[np.ndarray | None, ...] | None = None
+    target_fingerprint: str | None = None
     _cache: dict[str, Any] = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -381,6 +390,13 @@ class Ticket:
                 barrs.append(a)
             set_(self, "bias_errors", tuple(barrs))
 
+        fp = self.target_fingerprint
+        if fp is not None and (not isinstance(fp, str) or not fp.startswith("sha256:")):
+            raise InputError(
+                "`target_fingerprint` must be None or a str 'sha256:<hex>' as returned by "
+                f"MLP.fingerprint(); received {format_value(fp)}"
+            )
+
         set_(self, "_cache", {"counts": tuple(int(np.count_nonzero(m)) for m in self.masks)})
 
     # ------------------------------------------------------------------ pickling
@@ -453,6 +469,10 @@ class Ticket:
             A new network of the source's architecture (dense storage: memory
             of the full source).
         """
+        # a dense copy of every source array (float64), plus one temporary of the largest
+        check_memory(8 * self.source.n_params + 8 * max(p.size for p in self.source.parameters()),
+                     what="Ticket.network: a dense copy of the source",
+                     alternative="use Ticket.forward, which stores only the kept weights")
         return self.source.with_params(
             [np.where(m, p, 0.0) for p, m in zip(self.source.parameters(), self.masks, strict=True)]
         )
@@ -461,6 +481,12 @@ class Ticket:
         ops = self._cache.get(method)
         if ops is not None:
             return ops
+        # sparse layers: ~20 bytes per kept weight (data, column index, nonzero scan);
+        # dense layers (method="dense" or dense enough): 8 bytes per source weight
+        dense_bytes = 8 * self.source.n_params if method == "dense" else 0
+        check_memory(20 * self.n_kept + dense_bytes,
+                     what=f"Ticket.forward (method={method!r}): the layer operators",
+                     alternative="use method='sparse' (or 'auto') and fewer inputs per call")
         ops = []
         it = iter(zip(self.source.parameters(), self.masks, strict=True))
         for b in self.source.biases:
@@ -587,6 +613,7 @@ class Ticket:
             "bias_errors": (
                 None if self.bias_errors is None else [e is not None for e in self.bias_errors]
             ),
+            "target_fingerprint": self.target_fingerprint,
         }
         text = json.dumps(meta, allow_nan=True)
         arrays[_META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
@@ -616,14 +643,25 @@ class Ticket:
             The file is not an slth ticket file or is of an unknown format version.
         """
         fname = os.fspath(path)
+        if not os.path.isfile(fname):
+            raise InputError(f"`path` must name an existing ticket file; {fname!r} does not exist")
         try:
-            npz = np.load(fname, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+            return cls._read(fname)
+        except SLTHError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError,
+                zipfile.BadZipFile) as exc:
+            # numpy's own messages (e.g. its advice to pass allow_pickle=True, which a
+            # ticket never needs) would mislead: say what the file is not
+            kind = type(exc).__name__
             raise InputError(
-                f"`path` must name a ticket .npz file written by Ticket.save; could not read "
-                f"{fname!r}: {exc}"
-            ) from exc
-        with npz as f:
+                f"`path` must name a ticket .npz file written by Ticket.save; {fname!r} is not "
+                f"one (unreadable as a pickle-free .npz archive: {kind})"
+            ) from None
+
+    @classmethod
+    def _read(cls, fname: str) -> Ticket:
+        with np.load(fname, allow_pickle=False) as f:
             if _META_KEY not in f.files:
                 raise InputError(
                     f"`path` must name a ticket .npz file written by Ticket.save; {fname!r} "
@@ -679,6 +717,7 @@ class Ticket:
             layer_map=None if lm is None else tuple(tuple(g) for g in lm),
             weight_errors=weight_errors,
             bias_errors=bias_errors,
+            target_fingerprint=meta.get("target_fingerprint"),
         )
 
     # ------------------------------------------------------------------ display

@@ -60,7 +60,11 @@ def test_malach_polynomial_against_pensia():
     # about 1/eps scaling (up to the log factor)
     r = bounds.malach2020_units(8, 8, 2, 0.001, 0.1) / km
     assert 9.5 < r < 11.0
-    assert bounds.malach2020_width(*args) == 2 * 8 * km
+    # Malach et al.'s layout: one block of 2k units per target weight; the shared variant
+    # one per input coordinate
+    assert bounds.malach2020_width(*args) == 2 * 8 * 8 * km
+    assert bounds.single_pair_width(*args) == 2 * 8 * km
+    assert bounds.single_pair_units(*args) == km
 
 
 BAD = [
@@ -81,6 +85,7 @@ BAD = [
     (bounds.pensia2020_lower_bound, (0, 0.1), {}),
     (bounds.malach2020_units, (2, 3, 1, -0.1, 0.1), {}),
     (bounds.malach2020_width, (2, 3, 1, 0.1, 1.0), {}),
+    (bounds.single_pair_width, (2, 0, 1, 0.1, 0.5), {}),
     (bounds.pensia2020_tolerance, (2, 3, 1, 0.0), {}),
 ]
 

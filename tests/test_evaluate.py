@@ -144,7 +144,10 @@ def test_certified_is_zero_for_an_exact_ticket():
     ticket = Ticket(src, [np.ones((2, 1), bool), np.ones((1, 2), bool)],
                     target_widths=(1, 1), layer_map=((0, 1),))
     target = MLP([np.array([[0.2]])])
-    assert certified_bound(target, ticket) == pytest.approx(0.0, abs=1e-16)
+    # the realised map is exact; what remains is the outward rounding that covers the
+    # float64 evaluation of the error (a few ulps of the output's scale)
+    assert 0.0 <= certified_bound(target, ticket) <= 1e-15
+    assert certified_bound(target, ticket, method="propagation") <= 1e-15
     x = np.linspace(-1, 1, 11)[:, None]
     np.testing.assert_allclose(ticket.forward(x), target.forward(x), atol=1e-15)
 

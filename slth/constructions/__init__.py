@@ -9,9 +9,17 @@ module                    result
 :mod:`.pensia2020`        Pensia, Rajput, Nagle, Vishwakarma, Papailiopoulos,
                           NeurIPS 2020, Theorem 1: random subset sum per
                           weight, logarithmic width, depth 2l.
-:mod:`.malach2020`        Malach, Yehudai, Shalev-Shwartz, Shamir, ICML 2020:
-                          one random pair per weight, polynomial width, depth 2l.
+:mod:`.malach2020`        Malach, Yehudai, Shalev-Shwartz, Shamir, ICML 2020,
+                          Theorem 2.1: one random pair per weight, each weight
+                          owning its block of hidden units, polynomial width,
+                          depth 2l.
+:mod:`.single_pair`       Malach et al.'s single-pair selection on Pensia et
+                          al.'s shared layout (a cheaper variant, not a paper's
+                          construction): polynomial width, ``d_out`` times
+                          smaller than Malach et al.'s.
 ========================  =====================================================
+
+:data:`REGISTRY` lists them (name, paper, supported target layer types).
 
 :func:`rescale` scales a target into the theorems' hypotheses
 (``||W_l||_2 <= 1``, inputs in the unit ball) and says how the accuracy
@@ -20,15 +28,25 @@ transfers back; :func:`bounded_target` draws a random target that meets them;
 over one random network).
 """
 
-from . import malach2020, pensia2020
+from . import malach2020, pensia2020, single_pair
 from ._common import RescaledTarget, bounded_target, nested_source, rescale, source_widths
 
+#: name -> (module, paper, supported target layer types).
+REGISTRY: dict[str, tuple[object, str, tuple[str, ...]]] = {
+    pensia2020.NAME: (pensia2020, "Pensia et al., NeurIPS 2020, Theorem 1", ("Dense", "ReLU")),
+    malach2020.NAME: (malach2020, "Malach et al., ICML 2020, Theorem 2.1", ("Dense", "ReLU")),
+    single_pair.NAME: (single_pair, "single-pair selection on the Pensia layout (variant)",
+                       ("Dense", "ReLU")),
+}
+
 __all__ = [
+    "REGISTRY",
     "RescaledTarget",
     "bounded_target",
     "malach2020",
     "nested_source",
     "pensia2020",
     "rescale",
+    "single_pair",
     "source_widths",
 ]

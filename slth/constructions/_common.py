@@ -579,6 +579,7 @@ def build_ticket(source: MLP, target: MLP, layer_masks: list[tuple[np.ndarray,
         layer_map=tuple((2 * i, 2 * i + 1) for i in range(L)),
         weight_errors=tuple(weight_errors),
         bias_errors=tuple(bias_errors),
+        target_fingerprint=target.fingerprint(),
     )
 
 

@@ -1,39 +1,63 @@
 """Malach, Yehudai, Shalev-Shwartz, Shamir (ICML 2020): one random pair per target weight.
 
 "Proving the Lottery Ticket Hypothesis: Pruning is All You Need"
-(arXiv:2002.00585), the weight-subnetwork result (Theorem 2.1): a depth-l ReLU
-target with bounded weights is approximated by pruning a random network of
-depth 2l and *polynomial* width.
+(arXiv:2002.00585), Theorem 2.1 (weight subnetworks): a depth-l ReLU target
+with bounded weights is approximated on the unit ball, with probability at
+least 1 - delta, by pruning a random network of depth 2l with U[-1, 1]
+weights and *polynomial* width.
 
-The construction implemented here
----------------------------------
-The same two-source-layers-per-target-layer skeleton as
-:mod:`slth.constructions.pensia2020` (block-diagonal first layer, ``2k``
-hidden units per input coordinate split by the sign of their first-layer
-weight, units with ``a > 0`` serving ``relu(x_j)`` and units with ``a < 0``
-serving ``relu(-x_j)``, the first k of each sign being the candidates;
-constant units for biases), but each sign part of each target
-weight keeps a SINGLE pair ``(a_k, b_ik)``: the one whose product ``b_ik a_k``
-(resp. ``b_ik |a_k|``) is closest to ``W_ij`` (resp. ``-W_ij``), or none when
-keeping nothing is closer. No subset sum: the product of one pair must itself
-land within the tolerance, which needs about ``1 / tolerance`` candidates per
-weight instead of ``log(1 / tolerance)`` (see
-:func:`slth.bounds.malach2020_units` for the width and its derivation).
+The construction (as the proof builds it)
+-----------------------------------------
+Each target layer ``W`` (``d_out x d_in``) becomes two source layers, and
+every target weight ``W_ij`` owns a block of ``2k`` hidden units of its own
+(nothing is shared between weights or between output neurons; the
+"per-neuron cost" that later work removed):
 
-This is the single-pair principle of Malach et al.'s proof placed on the same
-layout as Pensia et al.'s, so that the two constructions differ only in how a
-weight is selected and the source sizes compare like for like.
+* block ``(i, j)`` is hidden units ``(i (d_in + bias) + j) 2k .. + 2k - 1``; the
+  first-layer mask keeps only the weights from input ``j`` (weights ``a_h``) and
+  the second-layer mask lets only output ``i`` read the block (weights
+  ``b_h = B[i, h]``);
+* ``w x = w relu(x) - w relu(-x)``: a unit with ``a_h > 0`` passes
+  ``a_h relu(x_j)``, one with ``a_h < 0`` passes ``|a_h| relu(-x_j)``. The
+  positive part keeps the ONE unit among the first k positive units of the
+  block whose product ``b_h a_h`` is closest to ``W_ij``, the negative part the
+  one among the first k negative units whose ``b_h |a_h|`` is closest to
+  ``-W_ij`` (or none when keeping nothing is closer): two units and four
+  weights per target weight, depth 2l;
+* biases (an extension; Theorem 2.1 is bias-free): a constant block of ``2k``
+  units per output neuron with source bias ``c_h``, the unit with ``b_h c_h``
+  closest to ``b_i`` among the first k with ``c_h > 0`` kept.
+
+Malach et al.'s proof finds, for each weight, one unit whose product is within
+the per-weight tolerance; the width follows from how likely one random pair is
+to land there (about ``1 / tolerance`` candidates, against ``log(1 /
+tolerance)`` for subset sums). What slth could confirm, and what not: the
+depth 2l, the U[-1, 1] source, the single pair per weight through
+``relu(x) - relu(-x)``, the polynomial width, and (from later papers'
+comparisons) that hidden units are not shared across output neurons are
+confirmed; the paper's appendix (its lemma numbers, its per-weight tolerance
+and its width constants) could not be read for this implementation. slth
+therefore uses Pensia et al.'s per-weight tolerance ``eps / (2 l d_in d_out)``
+(sufficient by the error propagation of :func:`slth.evaluate.certified_bound`)
+and the width of :func:`slth.bounds.malach2020_units`, a union bound rigorous
+for ``|W_ij| <= 1/2`` (the theorem bounds the target's entries as well).
+
+:mod:`slth.constructions.single_pair` is the cheaper variant that places the
+same selection on Pensia et al.'s shared layout.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import bounds
-from .._rng import RNGLike
+from .._memory import check_memory
+from .._rng import RNGLike, as_generator
+from ..errors import InputError, ShapeError, format_value
 from ..nets.mlp import MLP
 from ..ticket import Ticket
 from ._common import (
@@ -42,18 +66,18 @@ from ._common import (
     check_on_failure,
     check_positive,
     check_target,
-    draw_source,
+    check_units,
     failure_error,
-    finish_ticket,
     gather_layer,
     layer_tolerances,
     layer_units,
-    resolve_width,
     scatter_layer,
-    source_widths,
+    seed_param,
+    target_assumptions,
 )
+from .single_pair import select_single
 
-__all__ = ["NAME", "construct", "select_single", "theorem_units"]
+__all__ = ["NAME", "construct", "nested_source", "source_widths", "theorem_units"]
 
 #: Value of :attr:`slth.Ticket.construction` for tickets built here.
 NAME = "malach2020"
@@ -64,7 +88,7 @@ _CHUNK_ELEMENTS = 1 << 23
 
 def theorem_units(target: MLP, eps: float, delta: float, *,
                   C: float = bounds.MALACH2020_C) -> tuple[int, ...]:
-    """Candidates per sign part and input coordinate, per target layer.
+    """Candidates per sign part of each target weight, per target layer.
 
     ``k_i = bounds.malach2020_units(d_in, d_out, l, eps, delta, C=C)`` (``d_in``
     counts a bias as one more column).
@@ -83,43 +107,118 @@ def theorem_units(target: MLP, eps: float, delta: float, *,
     return layer_units(target, bounds.malach2020_units, eps, delta, C)
 
 
-def select_single(values: np.ndarray, targets: np.ndarray, valid: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """For each row, the one valid candidate closest to the target (or none).
+def source_widths(target: MLP, units: Sequence[int]) -> tuple[int, ...]:
+    """Widths ``(d_0, m_1, d_1, ..., m_l, d_l)`` with ``m_i = 2 k_i d_i (d_{i-1} + bias)``.
 
     Parameters
     ----------
-    values : numpy.ndarray
-        float64 ``(B, k)`` candidate products.
-    targets : numpy.ndarray
-        float64 ``(B,)``.
-    valid : numpy.ndarray
-        bool ``(B, k)``; invalid candidates are never chosen.
+    target : MLP
+    units : sequence of int
+        ``k_i`` per target layer.
 
     Returns
     -------
-    (chosen, errors)
-        bool ``(B, k)`` with at most one True per row, and float64 ``(B,)``
-        ``|target - chosen value|`` (``|target|`` when nothing is chosen, which
-        happens exactly when no valid candidate is strictly closer than 0).
+    tuple of int
     """
-    B, k = values.shape
-    chosen = np.zeros((B, k), dtype=bool)
-    errors = np.empty(B, dtype=np.float64)
-    step = max(1, _CHUNK_ELEMENTS // max(k, 1))
-    for s in range(0, B, step):
-        e = min(B, s + step)
-        diff = np.abs(values[s:e] - targets[s:e, None])
-        diff[~valid[s:e]] = np.inf
-        best = np.argmin(diff, axis=1)
-        rows = np.arange(e - s)
-        best_err = diff[rows, best]
-        empty_err = np.abs(targets[s:e])
-        take = best_err < empty_err
-        block = chosen[s:e]
-        block[rows[take], best[take]] = True
-        errors[s:e] = np.where(take, best_err, empty_err)
-    return chosen, errors
+    w = target.widths
+    out = [w[0]]
+    for i, k in enumerate(units):
+        cols = w[i] + (target.biases[i] is not None)
+        out += [2 * int(k) * w[i + 1] * cols, w[i + 1]]
+    return tuple(out)
+
+
+def _source_bytes(target: MLP, units: Sequence[int]) -> int:
+    w = source_widths(target, units)
+    return 8 * sum(w[s] * w[s + 1] + (w[s + 1] if s % 2 == 0 else 0) for s in range(len(w) - 1))
+
+
+def _draw_source(target: MLP, units: Sequence[int], rng: RNGLike) -> MLP:
+    """i.i.d. U[-1, 1] weights, drawn in the order ``W_0, b_0, W_1, W_2, b_2, ...``.
+
+    A bias vector exists exactly on the first layer of each pair whose target
+    layer has a bias (it feeds the constant blocks).
+    """
+    gen = as_generator(rng)
+    widths = source_widths(target, units)
+    weights: list[np.ndarray] = []
+    biases: list[np.ndarray | None] = []
+    for s in range(len(widths) - 1):
+        weights.append(gen.uniform(-1.0, 1.0, (widths[s + 1], widths[s])))
+        has_bias = s % 2 == 0 and target.biases[s // 2] is not None
+        biases.append(gen.uniform(-1.0, 1.0, (widths[s + 1],)) if has_bias else None)
+    return MLP(tuple(weights), tuple(biases))
+
+
+def _check_source(source: Any, target: MLP, units: tuple[int, ...] | None
+                  ) -> tuple[MLP, tuple[int, ...]]:
+    if not isinstance(source, MLP):
+        raise InputError(f"`source` must be a slth.nets.MLP or None; received "
+                         f"{format_value(source)} of type {type(source).__name__}")
+    L = target.depth
+    tw, sw = target.widths, source.widths
+    layout = "(d_0, m_1, d_1, ..., m_l, d_l) with m_i = 2 k_i d_i (d_(i-1) + 1 if biased)"
+    if source.depth != 2 * L:
+        raise ShapeError(f"`source` must have {2 * L} layers (twice the target's {L}), widths "
+                         f"{layout}; received {source.depth} layers with widths {sw}")
+    if units is None:
+        inferred = []
+        for i in range(L):
+            per = 2 * tw[i + 1] * (tw[i] + (target.biases[i] is not None))
+            if sw[2 * i + 1] % per:
+                raise ShapeError(f"`source` hidden layer {2 * i + 1} has width {sw[2 * i + 1]}, "
+                                 f"not a multiple of {per} (2 d_out (d_in + bias)); expected "
+                                 f"widths {layout}")
+            inferred.append(sw[2 * i + 1] // per)
+        units = tuple(inferred)
+    expected = source_widths(target, units)
+    if sw != expected:
+        raise ShapeError(f"`source` must have widths {expected} for target widths {tw} and "
+                         f"k={list(units)}; received widths {sw}")
+    for p, nm in zip(source.parameters(), source.parameter_names()):
+        if not np.all(np.isfinite(p)):
+            raise InputError(f"`source.{nm}` must be finite; received NaN or infinite entries")
+    for i in range(L):
+        if target.biases[i] is not None and source.biases[2 * i] is None:
+            raise ShapeError(f"`source.biases[{2 * i}]` must be a vector of shape "
+                             f"({sw[2 * i + 1]},) (it feeds the constant blocks that realise "
+                             f"`target.biases[{i}]`); received None")
+    return source, units
+
+
+def nested_source(source: MLP, target: MLP, units_big: Sequence[int], units: Sequence[int]
+                  ) -> MLP:
+    """The source with ``units[i]`` candidates per part cut out of one with ``units_big[i]``.
+
+    Keeps the first ``2 units[i]`` hidden units of every block (one block per
+    target weight, :func:`source_widths`), so width sweeps prune one random
+    network. Bias-free targets only (Theorem 2.1's setting).
+
+    Parameters
+    ----------
+    source : MLP
+        A source of the layout at ``units_big``.
+    target : MLP
+    units_big, units : sequence of int
+        Candidates per part of the given source and of the cut, per target layer.
+
+    Returns
+    -------
+    MLP
+    """
+    if target.has_biases:
+        raise InputError("`target` must be bias-free (Theorem 2.1's setting); received biases")
+    if any(int(n) > int(N) or int(n) < 1 for n, N in zip(units, units_big)):
+        raise InputError(f"`units` must lie in [1, units_big] = [1, {list(units_big)}]; "
+                         f"received {list(units)}")
+    source, _ = _check_source(source, target, tuple(int(u) for u in units_big))
+    weights = []
+    for i, (n, N) in enumerate(zip(units, units_big)):
+        d_out, d_in = target.weights[i].shape
+        blocks = d_out * d_in
+        idx = (np.arange(blocks)[:, None] * 2 * int(N) + np.arange(2 * int(n))[None, :]).ravel()
+        weights += [source.weights[2 * i][idx, :], source.weights[2 * i + 1][:, idx]]
+    return MLP(tuple(np.array(w) for w in weights))
 
 
 def construct(
@@ -134,12 +233,12 @@ def construct(
     on_failure: str = "raise",
     timings: dict[str, float] | None = None,
 ) -> Ticket:
-    """Build a single-pair (Malach et al., ICML 2020) strong lottery ticket.
+    """Build the strong lottery ticket of Malach et al. (ICML 2020), Theorem 2.1.
 
     Parameters
     ----------
     target : MLP
-        The ReLU network to approximate (biases via constant units).
+        The ReLU network to approximate (biases via constant blocks).
     eps : float or None, default None
         Accuracy in (0, 1). Given: each weight must be realised within the
         per-weight tolerance ``eps / (2 l d_in d_out)`` (failures handled by
@@ -149,16 +248,18 @@ def construct(
     delta : float, default 0.01
         Failure probability in (0, 1) for the width from eps.
     k : int or sequence of int, optional
-        Candidate units per sign part and input coordinate (one value or one per
-        target layer): target layer i gets ``2 k d_{i-1}`` hidden units
-        (``2 k (d_{i-1} + 1)`` with a bias). Inferred from ``source`` when omitted.
+        Candidates per sign part of each target weight (one value or one per
+        target layer): every weight owns ``2k`` hidden units, so target layer i
+        gets ``2 k d_i (d_{i-1} + bias)`` hidden units. Inferred from ``source``
+        when omitted.
     C : float, default :data:`slth.bounds.MALACH2020_C`
         Constant of the width from eps.
     rng : int, numpy.random.Generator, numpy.random.SeedSequence or None
         Randomness of the source (drawn once, i.i.d. U[-1, 1]); ignored with
         ``source``.
     source : MLP, optional
-        A random network of the layout's widths to prune (never modified).
+        A random network of the layout's widths (:func:`source_widths`) to
+        prune (never modified).
     on_failure : {"raise", "report"}, default "raise"
         As in :func:`slth.constructions.pensia2020.construct`.
     timings : dict, optional
@@ -169,14 +270,17 @@ def construct(
     -------
     Ticket
         ``construction="malach2020"``, ``layer_map=((0, 1), ...)``, realised
-        ``weight_errors``/``bias_errors``, JSON ``params`` (``eps``, ``delta``,
-        ``k``, ``C``, ``mode``, ``weight_tolerance``, ``n_failed``,
-        ``worst_error``, ``assumptions_hold``, ...).
+        ``weight_errors``/``bias_errors``, the target's fingerprint, JSON
+        ``params`` (``eps``, ``delta``, ``k``, ``C``, ``mode``,
+        ``weight_tolerance``, ``n_failed``, ``worst_error``,
+        ``assumptions_hold``, ...).
 
     Raises
     ------
     InputError, ShapeError, ConstructionError
         As in :func:`slth.constructions.pensia2020.construct`.
+    LimitError
+        The source would not fit the memory budget (:mod:`slth._memory`).
     """
     t_start = time.perf_counter()
     target = check_target(target)
@@ -185,22 +289,36 @@ def construct(
     C_f = check_positive("C", C)
     on_failure = check_on_failure(on_failure)
     L = target.depth
-    source, units, width_from = resolve_width(
-        target, "k", k, source, eps_f,
-        lambda: theorem_units(target, eps_f, delta_f, C=C_f),
-        "the width then follows slth.bounds.malach2020_units",
-    )
+    units = check_units("k", k, L)
+    width_from = "k" if units is not None else None
+    if source is not None:
+        source, units = _check_source(source, target, units)
+        width_from = width_from or "source"
+    elif units is None:
+        if eps_f is None:
+            raise InputError("pass `eps` (the width then follows slth.bounds.malach2020_units), "
+                             "`k` (candidates per sign part of each weight) or `source`; "
+                             "received eps=None, k=None, source=None")
+        units = theorem_units(target, eps_f, delta_f, C=C_f)
+        width_from = "eps"
     tolerances = layer_tolerances(target, eps_f) if eps_f is not None else None
 
     source_given = source is not None
     t0 = time.perf_counter()
     if source is None:
-        source = draw_source(target, units, rng)
+        # the whole source as drawn (float64 weights and biases) plus the masks (1 byte each)
+        n_bytes = _source_bytes(target, units)
+        check_memory(n_bytes + n_bytes // 8,
+                     what=f"malach2020.construct: the source of widths "
+                          f"{source_widths(target, units)}",
+                     alternative="use a larger eps or a smaller `k`, or the shared-layout variant "
+                                 "slth.constructions.single_pair (d_out times smaller)")
+        source = _draw_source(target, units, rng)
     t_draw = time.perf_counter() - t0
 
     widths = source_widths(target, units)
     t_gather = t_select = t_scatter = 0.0
-    layer_masks = []
+    masks: list[np.ndarray] = []
     weight_errors: list[np.ndarray] = []
     bias_errors: list[np.ndarray | None] = []
     n_instances = n_failed = failed_weights = 0
@@ -210,44 +328,50 @@ def construct(
         b = target.biases[i]
         d_out, d_in = W.shape
         kk = units[i]
+        cols = d_in + (b is not None)
+        per_out = 2 * kk * cols                       # hidden units owned by one output
         m = widths[2 * i + 1]
+        A, cA, Bw = source.weights[2 * i], source.biases[2 * i], source.weights[2 * i + 1]
         first_mask = np.zeros((m, d_in), dtype=bool)
         first_bias_mask = None if b is None else np.zeros(m, dtype=bool)
         second_mask = np.zeros((d_out, m), dtype=bool)
         w_err = np.empty((d_out, d_in))
         b_err = None if b is None else np.empty(d_out)
-        rows_per_chunk = max(1, _CHUNK_ELEMENTS // ((2 * d_in + 1) * kk))
-        A, cA, Bw = source.weights[2 * i], source.biases[2 * i], source.weights[2 * i + 1]
-        for r0 in range(0, d_out, rows_per_chunk):
-            r1 = min(d_out, r0 + rows_per_chunk)
+        for o in range(d_out):
+            rows = slice(o * per_out, (o + 1) * per_out)
+            # output o's blocks form the shared layout of a 1-output layer
             t0 = time.perf_counter()
-            inst = gather_layer(A, cA, Bw[r0:r1], W[r0:r1], None if b is None else b[r0:r1],
-                                kk)
+            inst = gather_layer(A[rows], None if cA is None else cA[rows], Bw[o:o + 1, rows],
+                                W[o:o + 1], None if b is None else b[o:o + 1], kk)
             t1 = time.perf_counter()
             chosen, err = select_single(inst.values, inst.targets, inst.valid)
             t2 = time.perf_counter()
-            mf, mfb, ms = scatter_layer(inst, chosen, m)
-            first_mask |= mf
+            mf, mfb, ms = scatter_layer(inst, chosen, per_out)
+            first_mask[rows] = mf
             if mfb is not None:
-                first_bias_mask |= mfb
-            second_mask[r0:r1] = ms
-            P = (r1 - r0) * d_in
-            w_err[r0:r1] = np.maximum(err[:P], err[P:2 * P]).reshape(r1 - r0, d_in)
+                first_bias_mask[rows] = mfb
+            second_mask[o, rows] = ms[0]
+            w_err[o] = np.maximum(err[:d_in], err[d_in:2 * d_in])
             if b_err is not None:
-                b_err[r0:r1] = err[2 * P:]
+                b_err[o] = err[2 * d_in]
             n_instances += err.size
             worst = max(worst, float(err.max()) if err.size else 0.0)
             if tolerances is not None:
                 bad = err > tolerances[i]
                 n_failed += int(np.count_nonzero(bad))
-                failed_weights += int(np.count_nonzero(bad[:P] | bad[P:2 * P]))
-                failed_weights += int(np.count_nonzero(bad[2 * P:]))
+                failed_weights += int(np.count_nonzero(bad[:d_in] | bad[d_in:2 * d_in]))
+                failed_weights += int(np.count_nonzero(bad[2 * d_in:]))
             t3 = time.perf_counter()
             t_gather += t1 - t0
             t_select += t2 - t1
             t_scatter += t3 - t2
-            del inst, chosen
-        layer_masks.append((first_mask, first_bias_mask, second_mask))
+        masks.append(first_mask)
+        if source.biases[2 * i] is not None:
+            masks.append(first_bias_mask if first_bias_mask is not None
+                         else np.zeros(m, dtype=bool))
+        masks.append(second_mask)
+        if source.biases[2 * i + 1] is not None:
+            masks.append(np.zeros(d_out, dtype=bool))
         weight_errors.append(w_err)
         bias_errors.append(b_err)
 
@@ -260,8 +384,7 @@ def construct(
         )
 
     params: dict[str, Any] = {
-        "paper": "Malach, Yehudai, Shalev-Shwartz, Shamir (ICML 2020), Theorem 2.1 "
-                 "(single-pair selection on the Pensia et al. 2020 layout)",
+        "paper": "Malach, Yehudai, Shalev-Shwartz, Shamir (ICML 2020), Theorem 2.1",
         "mode": "closest" if eps_f is None else "eps",
         "eps": eps_f,
         "delta": delta_f,
@@ -273,11 +396,23 @@ def construct(
         "n_failed": n_failed,
         "failed_weights": failed_weights,
         "worst_error": worst,
+        "seed": seed_param(rng) if not source_given else None,
+        "source_given": source_given,
+        "source_law": None if source_given else "uniform[-1,1]",
+        "layout": "per target weight (i, j) a block of 2k hidden units reading input j only and "
+                  "read by output i only; each sign part keeps the one unit (among the first k "
+                  "of its sign) whose product is closest; constant block of 2k units per output "
+                  "of a biased layer",
     }
-    return finish_ticket(
-        source, target, layer_masks, construction=NAME, params=params, units_name="k",
-        rng=rng, source_given=source_given, weight_errors=weight_errors,
-        bias_errors=bias_errors, timings=timings,
-        phases={"draw": t_draw, "gather": t_gather, "select": t_select, "scatter": t_scatter},
-        t_start=t_start,
-    )
+    params.update(target_assumptions(target))
+    t0 = time.perf_counter()
+    ticket = Ticket(source, tuple(masks), construction=NAME, params=params,
+                    target_widths=target.widths,
+                    layer_map=tuple((2 * i, 2 * i + 1) for i in range(L)),
+                    weight_errors=tuple(weight_errors), bias_errors=tuple(bias_errors),
+                    target_fingerprint=target.fingerprint())
+    if timings is not None:
+        timings.update({"draw": t_draw, "gather": t_gather, "select": t_select,
+                        "scatter": t_scatter, "ticket": time.perf_counter() - t0,
+                        "total": time.perf_counter() - t_start})
+    return ticket

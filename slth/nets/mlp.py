@@ -11,6 +11,7 @@ Layout follows ``torch.nn.Linear``: ``weights[l]`` has shape
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -246,6 +247,27 @@ class MLP:
             if b is not None:
                 out.append(f"biases[{l}]")
         return tuple(out)
+
+    def fingerprint(self) -> str:
+        """A hash of the network's architecture and weights, bit for bit.
+
+        ``"sha256:<hex>"`` over the widths, which layers have biases and the raw
+        float64 bytes of every parameter: two networks share a fingerprint
+        exactly when they compute with the same arrays. A ticket records the
+        fingerprint of the target it was built for
+        (:attr:`slth.Ticket.target_fingerprint`) so that evaluating it against
+        another target (for instance the unscaled original of a rescaled one)
+        is caught.
+
+        Returns
+        -------
+        str
+        """
+        h = hashlib.sha256()
+        h.update(repr((self.widths, tuple(b is not None for b in self.biases))).encode())
+        for p in self.parameters():
+            h.update(np.ascontiguousarray(p, dtype=np.float64).tobytes())
+        return "sha256:" + h.hexdigest()
 
     def parameter_layers(self) -> tuple[int, ...]:
         """Layer index of each entry of :meth:`parameters`.

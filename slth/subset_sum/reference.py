@@ -47,7 +47,7 @@ def bruteforce(values: np.ndarray, target: float, eps: float | None = None) -> n
     With ``eps`` the answer is still the optimum: brute force has no shortcut.
     """
     sums, masks = all_subset_sums(values)
-    return masks[int(np.argmin(np.abs(sums - float(target))))]
+    return masks[int(np.argmin(np.abs(sums - float(target))))].copy()  # not a view of 2^n rows
 
 
 def bruteforce_batch(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
