@@ -5,8 +5,10 @@ with slth's public API only (``slth``, ``slth.subset_sum``, ``slth.stats``,
 ``slth.sweeps``, ``slth.nets``, ``slth.constructions``, ``slth.bounds``,
 ``slth.evaluate``), runs seeded trials and returns :class:`CheckResult` records:
 the claim, the measured value with its Clopper–Pearson interval, the empirical
-constant where the paper leaves one unspecified, and a verdict (rule in
-:mod:`proofs_check._core`).
+constant where the paper leaves one unspecified, and a verdict (rules in
+:mod:`proofs_check._core`). :func:`run_checks` revises the statistical
+verdicts of a run together (Holm's procedure over all its cases,
+:func:`proofs_check._core.family_wise`).
 
 Adding a check
 --------------
@@ -25,32 +27,46 @@ from types import ModuleType
 from slth import InputError
 
 from ._core import (
+    HOLDS,
     VERDICTS,
     CheckResult,
+    SuccessCounts,
     Threshold,
     Verdict,
+    family_summary,
+    family_wise,
     format_table,
+    legend,
     overall_verdict,
+    rate_p_values,
     rate_verdict,
     results_to_json,
     results_to_markdown,
+    success_bounds,
     threshold_bracket,
     trials_needed,
 )
 
 __all__ = [
     "CHECKS",
+    "HOLDS",
     "VERDICTS",
     "CheckResult",
+    "SuccessCounts",
     "Threshold",
     "Verdict",
+    "family_summary",
+    "family_wise",
     "format_table",
+    "legend",
     "load_check",
     "overall_verdict",
+    "rate_p_values",
     "rate_verdict",
     "results_to_json",
     "results_to_markdown",
     "run_checks",
+    "success_bounds",
     "threshold_bracket",
     "trials_needed",
 ]
@@ -60,6 +76,7 @@ __all__ = [
 CHECKS: dict[str, str] = {
     "lueker1998": "proofs_check.lueker1998",
     "pensia2020": "proofs_check.pensia2020",
+    "pensia2020_universal": "proofs_check.pensia2020_universal",
     "pensia2020_layer": "proofs_check.pensia2020_layer",
     "pensia2020_lower_bound": "proofs_check.pensia2020_lower_bound",
     "malach2020": "proofs_check.malach2020",
@@ -80,8 +97,15 @@ def run_checks(
     rng: int = 0,
     store_dir: str | Path | None = None,
     progress: bool | None = None,
+    alpha: float = 0.05,
 ) -> list[CheckResult]:
     """Run the registered checks ``names`` (all when None), in registry order.
+
+    The statistical verdicts of all cases are then revised together:
+    :func:`proofs_check._core.family_wise` applies Holm's step-down procedure
+    at ``alpha`` to the one-sided tests of every statistical case, so the
+    probability of any false "violated" or "consistent" in the run is at most
+    ``alpha``.
 
     Parameters
     ----------
@@ -95,10 +119,14 @@ def run_checks(
         Folder of the checks' resumable results files.
     progress : bool or None
         Progress bars on stderr (None: when stderr is a terminal).
+    alpha : float, default 0.05
+        Family-wise error level of the run's verdicts, in (0, 1).
 
     Returns
     -------
     list of CheckResult
+        Registry order, verdicts revised (``details["verdict_per_case"]`` keeps
+        each case's own verdict).
     """
     selected = list(CHECKS) if names is None else [n for n in CHECKS if n in set(names)]
     for n in names or ():
@@ -108,4 +136,4 @@ def run_checks(
         results.extend(
             load_check(name).run(quick=quick, rng=rng, store_dir=store_dir, progress=progress)
         )
-    return results
+    return family_wise(results, alpha=alpha)

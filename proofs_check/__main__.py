@@ -1,8 +1,10 @@
 """``python -m proofs_check [--quick] [--only NAME ...] [--out DIR]``.
 
-Runs the registered theorem checks, prints one table line per case and writes
-``DIR/proofs_check.json`` and ``DIR/proofs_check.md`` (plus resumable results
-files under ``DIR/runs/``). Exit status 1 when a check comes out "violated".
+Runs the registered theorem checks, prints one table line per case and a legend
+of its marks and verdict words (with the family-wise level of the verdicts),
+and writes ``DIR/proofs_check.json`` and ``DIR/proofs_check.md`` (plus
+resumable results files under ``DIR/runs/``). Exit status 1 when a check comes
+out "violated".
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from pathlib import Path
 
 from . import (
     CHECKS,
+    family_summary,
     format_table,
+    legend,
     overall_verdict,
     results_to_json,
     results_to_markdown,
@@ -38,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out/proofs_check"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="family-wise error level of the verdicts (Holm; default 0.05)")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -51,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         rng=args.seed,
         store_dir=args.out / "runs",
         progress=False if args.no_progress else None,
+        alpha=args.alpha,
     )
     elapsed = time.perf_counter() - t0
     print(format_table(results))
+    print()
+    print(legend(results))
     verdict = overall_verdict([r.verdict for r in results])
     print(f"\noverall: {verdict}   ({len(results)} cases, {elapsed:.1f} s)")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -63,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "checks": args.only or list(CHECKS),
         "runtime_s": elapsed,
         "overall": verdict,
+        "family_wise": family_summary(results),
     }
     (args.out / "proofs_check.json").write_text(results_to_json(results, **meta) + "\n")
     title = "Theorem checks (quick)" if args.quick else "Theorem checks"

@@ -6,7 +6,8 @@ build tickets with :mod:`slth.constructions` and evaluate them with
 :mod:`slth.evaluate`. To find the *smallest* width that works without building
 a ticket at every width, they also read the candidate products of each target
 weight from the source's weights, following the hidden-unit layout documented
-in :mod:`slth.constructions` (``_common``; shared by Pensia and Malach):
+in :mod:`slth.constructions` (``_common``; shared by Pensia et al.'s construction and
+the single-pair variant :mod:`slth.constructions.single_pair`):
 
 * target layer i (``d_in -> d_out``) with ``n`` units per sign part is realised
   by source layers 2i (``A``, ``(2 n d_in, d_in)``) and 2i+1 (``B``,
@@ -246,10 +247,12 @@ def optimal_errors(
 def propagated_bound(weights: Sequence[np.ndarray], deltas: Sequence[np.ndarray]) -> float:
     """Error propagation of Pensia et al. (2020), proof of Theorem 1, from per-weight errors.
 
-    The recursion of :func:`slth.evaluate.certified_bound` for a bias-free
-    target on the unit ball (``e_l = ||Delta_l|| (r_{l-1} + e_{l-1}) + ||W_l|| e_{l-1}``,
+    The proof's recursion for a bias-free target on the unit ball
+    (``e_l = ||Delta_l|| (r_{l-1} + e_{l-1}) + ||W_l|| e_{l-1}``,
     ``r_l = ||W_l|| r_{l-1}``), applied to error matrices computed without
-    building a ticket; tests check the two agree on tickets.
+    building a ticket: a rigorous upper bound on the sup error of masks with
+    these per-weight errors. :func:`slth.evaluate.certified_bound` is at most
+    this on the ticket (it may be tighter); tests check the inequality.
     """
     e, r = 0.0, 1.0
     for W, D in zip(weights, deltas):
@@ -261,7 +264,7 @@ def propagated_bound(weights: Sequence[np.ndarray], deltas: Sequence[np.ndarray]
 
 
 def first_units_single(cand: Candidates, tol: float) -> np.ndarray:
-    """Smallest ``n`` whose candidates hold ONE within ``tol`` (Malach et al. 2020).
+    """Smallest ``n`` whose candidates hold ONE within ``tol`` (single-pair selection).
 
     Returns int64 ``(2, d_out, d_in)``: 0 when keeping nothing is within ``tol``,
     ``N + 1`` when no candidate of the source read is.
@@ -275,7 +278,7 @@ def single_errors(cands: Sequence[Candidates], units: Sequence[int]) -> list[np.
     """Each instance's error with the closest single candidate at ``units[t]`` units per part.
 
     Keeping nothing (error ``|target|``) is allowed, as in
-    :func:`slth.constructions.malach2020.select_single`. Nonincreasing in ``units[t]``.
+    :func:`slth.constructions.single_pair.select_single`. Nonincreasing in ``units[t]``.
     """
     out = []
     for c, n in zip(cands, units):

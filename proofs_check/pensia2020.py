@@ -19,23 +19,56 @@ units per sign part, :func:`slth.bounds.pensia2020_units`).
 
 * **Claim** at the constant ``C`` (default :data:`slth.bounds.PENSIA2020_C`,
   the value ``construct(target, eps=..., delta=...)`` uses): the ticket of
-  :func:`slth.constructions.pensia2020.construct` at that width has certified
-  error (:func:`slth.evaluate.certified_bound`, a rigorous upper bound on the
-  sup over the unit ball) at most eps, in at least 1 - delta of the trials.
-  Each trial also records the adversarial lower bound and the sampled error of
-  :func:`slth.evaluate.approximation_error`; a lower bound above the certified
-  upper bound would expose a bug and makes the verdict "violated".
-* **Empirical constant**: the smallest C (grid step 0.05) at which the
-  propagated error bound of the best masks (each subset-sum instance solved to
-  its optimum, or to within a quarter of the proof's per-weight tolerance
-  ``eps / (2 l d_{i-1} d_i)``, whichever is larger; the recursion of
-  :func:`slth.evaluate.certified_bound`) is at most eps in at least 1 - delta
-  of the trials. Sources are nested across widths (the source at n units per
-  part is cut out of one large source, :mod:`proofs_check._mlp`), so the bound
-  is nonincreasing in C, each trial has a smallest sufficient C (found by
-  bisection) and the bracket of :func:`proofs_check._core.threshold_bracket`
-  applies. ``details["threshold_proof_event"]`` gives the same scan for the
-  proof's own event (every instance within the per-weight tolerance).
+  :func:`slth.constructions.pensia2020.construct` at that width (the proof's
+  construction: every instance within the per-weight tolerance when it can
+  be) has sup error over the unit ball at most eps in at least 1 - delta of
+  the trials. The sup is bracketed per trial by
+  :func:`slth.evaluate.approximation_error`: the adversarial search gives a
+  lower bound, :func:`slth.evaluate.certified_bound` a rigorous upper bound.
+  So ``#(certified <= eps)`` is a lower bound on the success count and
+  ``#(adversarial <= eps)`` an upper bound
+  (:func:`proofs_check._core.success_bounds`); the lower CI end comes from
+  the first, the upper from the second, and "violated" only from the upper
+  (a certificate above eps does not show a failure). A lower bound above the
+  certified upper bound would expose a bug and makes the verdict "violated"
+  (``basis = "sanity"``). What can be refuted is the construction of the
+  proof at this C, the object the theorem's proof builds; other masks of
+  the same source are not searched.
+* **Empirical constants**, a bracket of the construction's constant (grid
+  step 0.05, sources nested across widths, so that the source at n units per
+  part is cut out of one large source, :mod:`proofs_check._mlp`):
+
+  - ``C_cert`` (``empirical_constant``): the smallest C at which the
+    propagated error bound of the best masks (each subset-sum instance solved
+    to its optimum, or to within a quarter of the proof's per-weight
+    tolerance ``eps / (2 l d_{i-1} d_i)``, whichever is larger; the recursion
+    of :func:`slth.evaluate.certified_bound`) is at most eps in at least
+    1 - delta of the trials. The bound is nonincreasing in C, so each trial
+    has a smallest sufficient C (found by bisection) and the bracket of
+    :func:`proofs_check._core.threshold_bracket` applies. This event implies
+    a true sup <= eps for the ticket ``T_n`` below, so its rate is a lower
+    bound on that ticket's rate and its threshold an **upper bound** on the
+    constant (it is also an upper bound on the constant of "some masks
+    exist", which it implies).
+  - ``C_adv`` (``constant_adversarial``): the smallest C at which the event
+    A_n = "for some width m <= n of the grid, the adversarial error of
+    ``T_m`` is <= eps" reaches 1 - delta, where ``T_m`` is
+    ``construct(target, source=nested_source(...), n=m, eps=eps,
+    weight_eps=FLOOR * min_i tol_i)`` (the masks the C_cert scan bounds, up
+    to its floor). A_n is monotone in n by definition (a running minimum
+    over widths), and since the adversarial error never exceeds the true sup,
+    "the sup error of ``T_n`` is <= eps" implies A_n: A_n's rate is at least
+    the true rate at every width, so its threshold is a **lower bound** on the
+    constant. Each trial's first index of A is found exactly by an upward scan
+    over the distinct unit rows of the grid (a bisection would need A
+    monotone in the raw adversarial values, which it is not): at each row the
+    ticket is built and probed at ``+-e_j``, a few random points and the last
+    adversarial input (a forward pass); only rows the probe does not already
+    refute get the full adversarial search. The scan stops at the first
+    success, at the latest near C_cert, so it costs a few tickets per trial.
+
+  ``details["threshold_proof_event"]`` gives the same scan for the proof's
+  own event (every instance within the per-weight tolerance).
 * **Width ratio**: the source hidden width at C = 1 (the paper leaves C
   unspecified) divided by the width at the empirical constant; also the same
   ratio for the claimed C.
@@ -43,7 +76,8 @@ units per sign part, :func:`slth.bounds.pensia2020_units`).
 The trial event (one random target per source) is implied by the theorem's
 event (one source serving every target at once), so a rate significantly
 below 1 - delta refutes the claim; a "consistent" verdict confirms it for
-random targets, not uniformly over all targets.
+random targets, not uniformly over all targets
+(:mod:`proofs_check.pensia2020_universal` checks the "for every target").
 
 Targets come from :func:`slth.constructions.bounded_target` and the sources of a
 width sweep from :func:`slth.constructions.nested_source` (the figure
@@ -63,10 +97,18 @@ import numpy as np
 from slth import MLP, InputError, spawn
 from slth import bounds as B
 from slth.constructions import pensia2020, source_widths
-from slth.evaluate import approximation_error
+from slth.evaluate import approximation_error, sample_ball
 from slth.sweeps import run_sweep
 
-from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, store_path, trials_needed
+from ._core import (
+    VIOLATION_FACTOR,
+    CheckResult,
+    rate_p_values,
+    rate_verdict,
+    store_path,
+    success_bounds,
+    trials_needed,
+)
 from ._mlp import (
     bounded_target,
     certified_first_index,
@@ -83,6 +125,7 @@ __all__ = [
     "ARCHITECTURES",
     "NAME",
     "PAPER",
+    "PROBES",
     "STATEMENT",
     "bounded_target",
     "bounds_sanity",
@@ -122,7 +165,9 @@ FLOOR = 0.25
 SCAN_VALUES = 28
 #: Settings of :func:`slth.evaluate.approximation_error` per trial (small nets: cheap).
 EVAL: dict[str, int] = {"n_samples": 512, "adversarial_steps": 25, "restarts": 4}
-QUICK: dict[str, Any] = {"trials": 40, "cases": [(0.1, 0.1)]}
+#: Random points of the cheap probe of the adversarial scan (besides +-e_j).
+PROBES = 30
+QUICK: dict[str, Any] = {"trials": 60, "cases": [(0.1, 0.1)]}
 FULL: dict[str, Any] = {"trials": 400, "cases": [(0.1, 0.1), (0.05, 0.05)]}
 _CHUNK = 20
 
@@ -188,12 +233,56 @@ def scan_trials(
             "k_proof": first_index(need, table), "k_cert": k_cert}
 
 
+def _distinct_rows(table: np.ndarray) -> list[int]:
+    """Grid indices k >= 1 at which some layer's units change (first index of each row)."""
+    return [k for k in range(1, table.shape[0])
+            if k == 1 or not np.array_equal(table[k], table[k - 1])]
+
+
+def _adversarial_first_index(target: MLP, big: MLP, units_big: Sequence[int],
+                             table: np.ndarray, rows: Sequence[int], eps: float,
+                             weight_eps: float, gen: np.random.Generator) -> tuple[int, int, int]:
+    """First grid index of the event A (module doc), tickets built, full searches run.
+
+    Scans the distinct unit rows upwards; returns ``k_max + 1`` when no row succeeds.
+    """
+    d0 = target.widths[0]
+    probe = np.vstack([np.eye(d0), -np.eye(d0), sample_ball(d0, PROBES, rng=gen)])
+    prev = np.empty((0, d0))
+    built = searched = 0
+    for k in rows:
+        units = tuple(int(u) for u in table[k])
+        ticket = pensia2020.construct(target, source=nested_source(big, target, units_big, units),
+                                      n=units, eps=eps, weight_eps=weight_eps,
+                                      on_failure="report")
+        built += 1
+        x = np.vstack([probe, prev])
+        gap = np.linalg.norm(target.forward(x) - ticket.forward(x, method="dense"), axis=1)
+        if gap.max() > eps:   # the error at a point of the ball: the sup is above eps
+            continue
+        inputs = np.vstack([sample_ball(d0, EVAL["n_samples"], rng=gen), probe, prev])
+        rep = approximation_error(target, ticket, inputs=inputs, rng=gen, certify=False,
+                                  adversarial_steps=EVAL["adversarial_steps"],
+                                  restarts=EVAL["restarts"])
+        searched += 1
+        if rep.adversarial <= eps:
+            return int(k), built, searched
+        prev = np.vstack([prev, rep.adversarial_input[None, :]])[-4:]
+    return int(table.shape[0]), built, searched
+
+
 def _trials(widths: list[int], eps: float, delta: float, C: float, c_max: float,
-            evaluate: bool, gens: list[np.random.Generator]) -> list[dict[str, Any]]:
+            evaluate: bool, gens: list[np.random.Generator],
+            adversarial_scan: bool = False) -> list[dict[str, Any]]:
     targets = [bounded_target(widths, rng=g) for g in gens]
     scan = scan_trials(widths, eps, delta, c_max, targets, gens)
-    units_big = scan["table"][-1].tolist()
+    table = scan["table"]
+    units_big = table[-1].tolist()
     units = units_at(widths, eps, delta, C)
+    L = len(widths) - 1
+    weight_eps = FLOOR * min(float(B.pensia2020_tolerance(widths[i], widths[i + 1], L, eps))
+                             for i in range(L))
+    rows = _distinct_rows(table)
     recs = []
     for j, (t, big, g) in enumerate(zip(targets, scan["sources"], gens)):
         ticket = pensia2020.construct(t, source=nested_source(big, t, units_big, units),
@@ -211,6 +300,10 @@ def _trials(widths: list[int], eps: float, delta: float, C: float, c_max: float,
             rep = approximation_error(t, ticket, rng=g, **EVAL)
             rec.update(certified=float(rep.certified), adversarial=float(rep.adversarial),
                        sampled=float(rep.sampled_max))
+        if adversarial_scan:
+            k_adv, built, searched = _adversarial_first_index(t, big, units_big, table, rows,
+                                                              eps, weight_eps, g)
+            rec.update(k_adv=k_adv, adv_scan_tickets=built, adv_scan_searches=searched)
         recs.append(rec)
     return recs
 
@@ -226,6 +319,7 @@ def _chunk_task(config: dict[str, Any], rng: np.random.Generator) -> dict[str, A
             config["c_max"],
             config["evaluate"],
             gens,
+            bool(config.get("adversarial_scan", False)),
         )
     }
 
@@ -239,6 +333,7 @@ def trial_records(
     trials: int,
     c_max: float = C_MAX,
     evaluate: bool = True,
+    adversarial_scan: bool = True,
     name: str = NAME,
     rng: int = 0,
     store: str | Path | None = None,
@@ -261,6 +356,9 @@ def trial_records(
         Largest C of the scan; the large source has the units of ``max(c_max, C)``.
     evaluate : bool, default True
         Run :func:`slth.evaluate.approximation_error` on each ticket.
+    adversarial_scan : bool, default True
+        Also find each trial's first grid index of the adversarial event
+        (``k_adv``, module doc; needs ``evaluate``).
     name : str
         Check name recorded in the sweep rows.
     rng : int, default 0
@@ -282,7 +380,10 @@ def trial_records(
         propagated bound <= eps with optimal subsets, holds; ``k_max + 1`` when
         none), ``n_failed``, ``weight_error_norms``, ``n_source_params``,
         ``density`` and, when evaluated, ``certified``, ``adversarial``,
-        ``sampled`` of the ticket at ``C``.
+        ``sampled`` of the ticket at ``C``; with ``adversarial_scan``,
+        ``k_adv`` (first grid index of the event A of the module doc,
+        ``k_max + 1`` when none), ``adv_scan_tickets`` and
+        ``adv_scan_searches`` (its cost).
     """
     widths = [int(w) for w in widths]
     if len(widths) < 2 or min(widths) < 1:
@@ -310,6 +411,7 @@ def trial_records(
             "c_max": c_top,
             "grid_step": C_STEP,
             "evaluate": bool(evaluate),
+            **({"adversarial_scan": True} if evaluate and adversarial_scan else {}),
             "chunk": i,
             "size": s,
         }
@@ -379,10 +481,14 @@ def check(
     -------
     CheckResult
         ``measured``: fraction of trials with certified error <= eps at the
-        claimed width; ``empirical_constant``: smallest grid C whose success
-        rate (module doc) reaches 1 - delta, with its bracket; ``details``:
-        units, widths, width ratios, error summaries, the proof-event rate at
-        the claim and its own constant.
+        claimed width (a lower bound on the success rate; ``interval`` takes
+        its upper end from the adversarial count); ``empirical_constant``
+        (C_cert, an upper bound) and ``constant_adversarial`` (C_adv, a lower
+        bound): smallest grid C whose rate of the certified, resp. adversarial,
+        event (module doc) reaches 1 - delta, with their brackets;
+        ``p_values``: the one-sided tests of :func:`proofs_check._core.rate_p_values`;
+        ``details``: units, widths, width ratios, error summaries, the
+        proof-event rate at the claim and its own constant.
     """
     t0 = time.perf_counter()
     widths = [int(w) for w in widths]
@@ -403,17 +509,26 @@ def check(
     claimed = 1.0 - float(delta)
     cert = np.array([r["certified"] for r in recs])
     adv = np.array([r["adversarial"] for r in recs])
-    k = int(np.count_nonzero(cert <= eps))
-    verdict, ci, reason = rate_verdict(
-        k, k, n, claimed, violation_factor=violation_factor, confidence=confidence
-    )
-    verdict, reason, broken = bounds_sanity(verdict, reason, adv, cert)
+    counts = success_bounds(cert, adv, eps)
+    verdict, ci, reason = rate_verdict(counts.low, counts.high, n, claimed,
+                                       violation_factor=violation_factor, confidence=confidence)
+    p_values = rate_p_values(counts.low, counts.high, n, claimed,
+                             violation_factor=violation_factor)
     table = units_table(lambda c: units_at(widths, eps, delta, c), c_max=c_top, grid_step=C_STEP)
     k_max = table.shape[0] - 1
-    scan = scan_constant(
-        np.array([r["k_cert"] for r in recs]), k_max=k_max, claimed=claimed,
-        grid_step=C_STEP, confidence=confidence,
-    )
+    k_cert = np.array([r["k_cert"] for r in recs])
+    k_adv = np.array([r["k_adv"] for r in recs])
+    # the adversarial event is implied by the certified one at every width (module doc)
+    scan_inconsistent = int(np.count_nonzero((k_adv > k_cert) & (k_cert <= k_max)))
+    verdict, reason, broken = bounds_sanity(verdict, reason, adv, cert)
+    if scan_inconsistent:
+        verdict, reason = "violated", (
+            f"in {scan_inconsistent} trials the adversarial error exceeds eps at a width whose "
+            f"certified scan bound is <= eps: the bound or the construction is wrong; {reason}")
+    scan = scan_constant(k_cert, k_max=k_max, claimed=claimed, grid_step=C_STEP,
+                         confidence=confidence)
+    scan_adv = scan_constant(k_adv, k_max=k_max, claimed=claimed, grid_step=C_STEP,
+                             confidence=confidence)
     scan_proof = scan_constant(
         np.array([r["k_proof"] for r in recs]), k_max=k_max, claimed=claimed,
         grid_step=C_STEP, confidence=confidence,
@@ -433,10 +548,14 @@ def check(
             for i in range(len(widths) - 1)
         ],
         "n_source_params": int(recs[0]["n_source_params"]),
-        "successes": k,
+        "measured_is": "exact" if counts.low == counts.high else "lower bound",
+        "successes_low": counts.low,
+        "successes_high": counts.high,
+        "successes_note": "low: certified error <= eps; high: adversarial error <= eps",
+        "successes": counts.low,
         "proof_event_successes": int(proof_ok.sum()),
         "proof_event_mismatches": mismatch,
-        "bound_inconsistencies": broken,
+        "bound_inconsistencies": broken + scan_inconsistent,
         "certified": summary(cert),
         "adversarial": summary(adv),
         "sampled": summary(np.array([r["sampled"] for r in recs])),
@@ -444,14 +563,27 @@ def check(
         "units_scanned": table[-1].tolist(),
         "need_max": need.max(axis=0).tolist(),
         "constant_event": "propagated certified bound <= eps with optimal subsets",
+        "constant_event_is": "sufficient (upper bound on the constant)",
+        "constant_adversarial_event": "adversarial error of the ticket built at some width "
+        "<= this one is <= eps (lower bound on the constant)",
         "constant_grid_step": C_STEP,
         "constant_scan_max": c_top,
         "threshold": {"c_hat": scan.c_hat, "c_low": scan.c_low, "c_high": scan.c_high},
+        "threshold_adversarial": {
+            "c_hat": scan_adv.c_hat, "c_low": scan_adv.c_low, "c_high": scan_adv.c_high,
+        },
         "threshold_proof_event": {
             "c_hat": scan_proof.c_hat, "c_low": scan_proof.c_low, "c_high": scan_proof.c_high,
         },
+        "adversarial_scan_cost": {
+            "tickets_per_trial": float(np.mean([r["adv_scan_tickets"] for r in recs])),
+            "searches_per_trial": float(np.mean([r["adv_scan_searches"] for r in recs])),
+        },
         "successes_by_C": {
             f"{kk * C_STEP:g}": v for kk, v in scan.successes.items() if kk % 20 == 0
+        },
+        "adversarial_successes_by_C": {
+            f"{kk * C_STEP:g}": v for kk, v in scan_adv.successes.items() if kk % 20 == 0
         },
         **width_ratios(widths, eps, delta, C, scan.c_hat),
         "trials_needed": trials_needed(
@@ -466,11 +598,12 @@ def check(
         paper=PAPER,
         statement=STATEMENT,
         claim=(
-            f"P(certified sup error <= {eps:g}) >= {claimed:g} at C = {float(C):g}: "
-            f"n = {units} units per part, {details['width_at_claim']} hidden units in all"
+            f"P(sup error <= {eps:g}) >= {claimed:g} at C = {float(C):g}: "
+            f"n = {units} units per part, {details['width_at_claim']} hidden units in all "
+            "(successes bracketed by certified <= eps and adversarial <= eps)"
         ),
         claimed=claimed,
-        measured=k / n,
+        measured=counts.low / n,
         interval=ci,
         confidence=float(confidence),
         trials=n,
@@ -480,6 +613,10 @@ def check(
         reason=reason,
         details=details,
         runtime_s=time.perf_counter() - t0,
+        constant_adversarial=scan_adv.c_hat,
+        constant_adversarial_interval=(scan_adv.c_low, scan_adv.c_high),
+        p_values=p_values,
+        basis="sanity" if broken + scan_inconsistent else "statistical",
     )
 
 
@@ -543,7 +680,7 @@ def run(
     Parameters
     ----------
     quick : bool, default False
-        :data:`QUICK` (40 trials, eps = delta = 0.1) instead of :data:`FULL`.
+        :data:`QUICK` (60 trials, eps = delta = 0.1) instead of :data:`FULL`.
     rng : int, default 0
         Base seed.
     store_dir : path-like, optional

@@ -21,13 +21,23 @@ entries scaled to spectral norm 1):
 * **Claim** at ``C`` (default :data:`slth.bounds.PENSIA2020_C`): the ticket of
   :func:`slth.constructions.pensia2020.construct` realises every weight within
   the tolerance (``params["n_failed"] == 0``) in at least 1 - delta of the trials.
+  The event is decided exactly per trial when every instance has at most
+  :data:`slth.subset_sum.EXACT_MAX_N` (40) candidates (eps-mode subset sum is
+  then an exact search): the success count is known, both CI ends come from
+  it and "violated" can be decided. With more candidates (n > 40 units per
+  part) eps mode searches prefixes of 40 only, a miss is not a proof of
+  failure, and the count is only a lower bound (the upper CI end is then 1,
+  never "violated"). ``details`` also brackets the count of the lemma's
+  consequence, sup error <= eps: ``#(certified <= eps)`` below and
+  ``#(adversarial <= eps)`` above (:func:`proofs_check._core.success_bounds`).
 * **The bound ``||W' - W||``**: in every trial the adversarial lower bound on
   ``sup ||g(x) - W x||`` (:func:`slth.evaluate.approximation_error`) must not
   exceed ``||Delta||_2`` computed from the ticket's recorded
   ``weight_errors``; a trial where it does makes the verdict "violated" (the
   recorded errors or the masks would be wrong). ``details`` also gives the
   largest gap between ``||Delta||_2`` and the certified bound recomputed from
-  the masks (equal for one layer) and the largest ``||Delta||_2`` among the
+  the masks (at most ``||Delta||_2`` for one layer; it may be tighter) and the
+  largest ``||Delta||_2`` among the
   trials meeting the tolerance, against ``eps / (2 sqrt(d_in d_out))``.
 * **Empirical constant**: the smallest C whose rate of the per-weight event
   reaches 1 - delta (nested sources, bracket as in the Theorem 1 check).
@@ -43,9 +53,18 @@ from typing import Any
 import numpy as np
 
 from slth import bounds as B
+from slth.subset_sum import EXACT_MAX_N
 
 from . import pensia2020 as T1
-from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, store_path, trials_needed
+from ._core import (
+    VIOLATION_FACTOR,
+    CheckResult,
+    rate_p_values,
+    rate_verdict,
+    store_path,
+    success_bounds,
+    trials_needed,
+)
 from ._mlp import scan_constant, units_table
 
 __all__ = ["LAYERS", "NAME", "PAPER", "STATEMENT", "check", "run"]
@@ -64,7 +83,7 @@ STATEMENT = (
 
 #: Layer shapes ``(d_in, d_out)`` checked by :func:`run`.
 LAYERS: tuple[tuple[int, int], ...] = ((4, 4), (8, 8))
-QUICK: dict[str, Any] = {"trials": 40, "cases": [(0.1, 0.1)]}
+QUICK: dict[str, Any] = {"trials": 100, "cases": [(0.1, 0.1)]}
 FULL: dict[str, Any] = {"trials": 400, "cases": [(0.1, 0.1), (0.02, 0.05)]}
 
 
@@ -120,23 +139,31 @@ def check(
     widths = [int(d_in), int(d_out)]
     c_top = max(float(c_max), float(C))
     recs = T1.trial_records(widths, eps, delta, C=C, trials=trials, c_max=c_top, name=NAME,
-                            rng=rng, store=store, progress=progress, chunk_size=chunk_size)
+                            rng=rng, store=store, progress=progress, chunk_size=chunk_size,
+                            adversarial_scan=False)
     n = len(recs)
     claimed = 1.0 - float(delta)
     ok = np.array([r["n_failed"] == 0 for r in recs])
     k = int(ok.sum())
-    verdict, ci, reason = rate_verdict(k, k, n, claimed, violation_factor=violation_factor,
+    units = T1.units_at(widths, eps, delta, C)
+    exact = max(units) <= EXACT_MAX_N
+    k_high = k if exact else n
+    verdict, ci, reason = rate_verdict(k, k_high, n, claimed, violation_factor=violation_factor,
                                        confidence=confidence)
+    if not exact:
+        reason += (f" (n = {units} > {EXACT_MAX_N} candidates: eps-mode searches prefixes of "
+                   f"{EXACT_MAX_N}, the count is a lower bound)")
+    p_values = rate_p_values(k, k_high, n, claimed, violation_factor=violation_factor)
     dnorm = np.array([r["weight_error_norms"][0] for r in recs])
     adv = np.array([r["adversarial"] for r in recs])
     cert = np.array([r["certified"] for r in recs])
+    sup_counts = success_bounds(cert, adv, eps)
     verdict, reason, broken = T1.bounds_sanity(verdict, reason, adv, dnorm)
     table = units_table(lambda c: T1.units_at(widths, eps, delta, c), c_max=c_top,
                         grid_step=T1.C_STEP)
     scan = scan_constant(np.array([r["k_proof"] for r in recs]), k_max=table.shape[0] - 1,
                          claimed=claimed, grid_step=T1.C_STEP, confidence=confidence)
     tol = float(B.pensia2020_tolerance(d_in, d_out, 1, eps))
-    units = T1.units_at(widths, eps, delta, C)
     details: dict[str, Any] = {
         "n": units,
         "C": float(C),
@@ -146,14 +173,25 @@ def check(
         "weight_tolerance": tol,
         "n_source_params": int(recs[0]["n_source_params"]),
         "successes": k,
+        "measured_is": "exact" if exact else "lower bound",
+        "successes_low": k,
+        "successes_high": k_high,
+        "sup_error_successes": {"certified_le_eps": sup_counts.low,
+                                "adversarial_le_eps": sup_counts.high},
         "delta_norm": T1.summary(dnorm),
         "delta_norm_max_when_within_tolerance": float(dnorm[ok].max()) if k else None,
         "delta_norm_bound_when_within_tolerance": float(eps / (2 * np.sqrt(d_in * d_out))),
         "bound_inconsistencies": broken,
         "max_gap_certified_vs_delta_norm": float(np.abs(cert - dnorm).max()),
+        "max_certified_minus_delta_norm": float((cert - dnorm).max()),
         "adversarial": T1.summary(adv),
         "sampled": T1.summary(np.array([r["sampled"] for r in recs])),
         "constant_event": "every weight within eps / (2 d_in d_out)",
+        # rates are exact up to EXACT_MAX_N units per part (lower bounds beyond): the
+        # bracket is exact when its upper end lies there
+        "constant_event_is": "exact" if scan.c_high is not None and max(
+            T1.units_at(widths, eps, delta, scan.c_high)) <= EXACT_MAX_N else
+        f"exact up to {EXACT_MAX_N} units per part, a lower bound on the rate beyond",
         "constant_grid_step": T1.C_STEP,
         "constant_scan_max": c_top,
         "threshold": {"c_hat": scan.c_hat, "c_low": scan.c_low, "c_high": scan.c_high},
@@ -181,6 +219,8 @@ def check(
         reason=reason,
         details=details,
         runtime_s=time.perf_counter() - t0,
+        p_values=p_values,
+        basis="sanity" if broken else "statistical",
     )
 
 
@@ -197,7 +237,7 @@ def run(
     Parameters
     ----------
     quick : bool, default False
-        :data:`QUICK` (40 trials, eps = delta = 0.1) instead of :data:`FULL`.
+        :data:`QUICK` (100 trials, eps = delta = 0.1) instead of :data:`FULL`.
     rng : int, default 0
         Base seed.
     store_dir : path-like, optional

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 
@@ -157,6 +158,22 @@ def test_product_law_needs_a_larger_constant():
     assert prod.details["threshold"]["n_low"] > uni.details["threshold"]["n_hat"]
 
 
+def test_product_law_contains_the_uniform_component_the_docstring_states():
+    """Plain XY (no point mass) has density (1/2) ln(1/|z|) >= (ln 2)/2 on |z| <= 1/2."""
+    z = sample("product", 400_000, rng=11)
+    edges = np.linspace(-0.5, 0.5, 21)
+    counts, _ = np.histogram(z, bins=edges)
+    density = counts / (z.size * np.diff(edges))
+    # the smallest bin density (at |z| near 1/2) is about 0.37, above ln(2)/2 = 0.347;
+    # binomial noise per bin is about 1.2%; the 50/50 mixture with a point mass would
+    # halve it (0.19) and fail
+    assert density.min() >= math.log(2) / 2
+    exact = 0.5 * np.array([np.mean(np.log(1 / np.abs(np.linspace(a, b, 1001)[1:-1])))
+                            for a, b in itertools.pairwise(edges)])
+    np.testing.assert_allclose(density[[0, 1, 18, 19]], exact[[0, 1, 18, 19]], rtol=0.05)
+    assert "plain XY" in lueker1998.__doc__ and "(ln 2)/2" in lueker1998.__doc__
+
+
 def test_check_is_seeded_and_resumable(tmp_path):
     store = tmp_path / "rows.jsonl"
     kw = {"trials": 120, "n_max": 12, "chunk_size": 50, "progress": False}
@@ -200,17 +217,24 @@ _FIELDS = {f.name for f in dataclasses.fields(CheckResult)}
 def test_cli_quick_run_writes_table_json_and_markdown(tmp_path, monkeypatch, capsys):
     # the quick path with smaller sizes (the real --quick takes ~25 s)
     monkeypatch.setattr(lueker1998, "QUICK", {"n_max": 12, "trials": {0.1: 60, 0.01: 60}})
-    monkeypatch.setattr(lueker1998, "EPS", (0.1, 0.01))
+    monkeypatch.setattr(lueker1998, "QUICK_EPS", (0.1, 0.01))
     status = cli.main(["--quick", "--only", "lueker1998", "--out", str(tmp_path), "--no-progress"])
     out = capsys.readouterr().out
     assert status == 0
     assert "lueker1998" in out and "verdict" in out and "overall:" in out
+    # the legend under the table: level of the verdicts, marks, verdict words
+    assert "Holm" in out and "holds by construction" in out and "'?'" in out
+    assert "C_cert" in out and "C_adv" in out and "size/bound" in out
     doc = json.loads((tmp_path / "proofs_check.json").read_text())
     assert doc["meta"]["quick"] is True and doc["meta"]["checks"] == ["lueker1998"]
+    fw = doc["meta"]["family_wise"]
+    assert fw["method"] == "holm" and fw["alpha"] == 0.05 and fw["tests"] == 8
     assert len(doc["results"]) == 4  # 2 laws x 2 eps
     for r in doc["results"]:
         assert set(r) == _FIELDS
         assert r["verdict"] in VERDICTS
+        assert r["details"]["family_wise"]["tests"] == 8
+        assert set(r["p_values"]) == {"violation", "consistency"}
         lo, hi = r["interval"]
         assert 0.0 <= lo <= r["measured"] <= hi <= 1.0
         c_lo, c_hi = r["constant_interval"]
@@ -218,6 +242,7 @@ def test_cli_quick_run_writes_table_json_and_markdown(tmp_path, monkeypatch, cap
         assert isinstance(r["details"]["successes_by_n"], dict)
     md = (tmp_path / "proofs_check.md").read_text()
     assert md.count("| lueker1998 |") == 4 and "Verdict rule" in md
+    assert "Holm" in md and "holds by construction" in md
     assert (tmp_path / "runs" / "lueker1998_quick.jsonl").exists()
 
 
