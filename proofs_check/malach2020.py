@@ -5,14 +5,15 @@ Hypothesis: Pruning is All You Need", ICML 2020, arXiv:2002.00585, Theorem 2.1,
 weight subnetworks): a depth-l ReLU target with bounded weights is
 eps-approximated on the unit ball, with probability at least 1 - delta, by
 pruning a random network of depth 2l whose width is polynomial in the target
-width, l, 1/eps and log(1/delta). The construction keeps, for each target
-weight and sign part, ONE random pair whose product is close to the weight.
+width, l, 1/eps and log(1/delta). The construction gives every target weight
+its own block of hidden units and keeps, per weight and sign part, ONE random
+pair whose product is close to the weight.
 
-slth implements the single-pair principle on Pensia et al.'s layout
-(:mod:`slth.constructions.malach2020`) with the width of
-:func:`slth.bounds.malach2020_units`: ``k = ceil(C (l d_in d_out / eps)
-ln(2 l d_in d_out / delta))`` candidates per part, ``C = 14`` from a union
-bound that is rigorous for targets with ``|W_ij| <= 1/2``.
+slth implements that layout (:mod:`slth.constructions.malach2020`) with the
+width of :func:`slth.bounds.malach2020_units`: ``k = ceil(C (l d_in d_out /
+eps) ln(2 l d_in d_out / delta))`` candidates per part of each weight,
+``C = 14`` from a union bound that is rigorous for targets with
+``|W_ij| <= 1/2`` (the paper's own constants could not be read).
 
 What is measured
 ----------------
@@ -21,10 +22,12 @@ layer of spectral norm 1; the largest entry is recorded, since the union
 bound assumes entries of at most 1/2):
 
 * **Claim** at ``C`` (default :data:`slth.bounds.MALACH2020_C`): the ticket
-  of :func:`slth.constructions.malach2020.construct` has certified error
-  (:func:`slth.evaluate.certified_bound`) at most eps in at least 1 - delta of
-  the trials (adversarial lower bound and sampled error recorded; a lower bound
-  above the certified one makes the verdict "violated").
+  of :func:`slth.constructions.malach2020.construct` has sup error at most eps
+  in at least 1 - delta of the trials, judged with bracketed counts
+  (:func:`proofs_check._core.success_bounds`): the lower CI end from
+  #(certified <= eps), the upper from #(adversarial <= eps), "violated" only
+  from the latter (a lower bound above the certified one is a bug and makes the
+  verdict "violated" with basis "sanity").
 * **Empirical constant**: the smallest C at which the propagated bound of the
   closest single pairs is at most eps in at least 1 - delta of the trials
   (nested sources, bisection, bracket; as in the Theorem 1 check).
@@ -48,19 +51,27 @@ import numpy as np
 
 from slth import MLP, InputError, spawn
 from slth import bounds as B
-from slth.constructions import malach2020, source_widths
+from slth.constructions import malach2020
 from slth.evaluate import approximation_error
 from slth.sweeps import run_sweep
 
 from . import pensia2020 as P
-from ._core import VIOLATION_FACTOR, CheckResult, rate_verdict, store_path, trials_needed
+from ._core import (
+    VIOLATION_FACTOR,
+    CheckResult,
+    rate_p_values,
+    rate_verdict,
+    store_path,
+    success_bounds,
+    trials_needed,
+)
 from ._mlp import (
+    Candidates,
     SingleCurve,
     bounded_target,
     certified_first_index,
     first_index,
     layer_candidates,
-    nested_source,
     scan_constant,
     source_params,
     units_table,
@@ -71,12 +82,12 @@ __all__ = ["ARCHITECTURES", "NAME", "PAPER", "STATEMENT", "check", "run", "units
 NAME = "malach2020"
 PAPER = (
     "Malach, Yehudai, Shalev-Shwartz, Shamir 2020, ICML (arXiv:2002.00585), Theorem 2.1 "
-    "(single-pair selection, on the Pensia et al. 2020 layout)"
+    "(one block of hidden units per target weight, single-pair selection)"
 )
 STATEMENT = (
     "A depth-l ReLU target with bounded weights is eps-approximated, with probability "
     ">= 1 - delta, by pruning a depth-2l random network of width polynomial in d, l, 1/eps "
-    "(one random pair per target weight); slth's width is "
+    "(one random pair per target weight, each weight owning its hidden units); slth's width is "
     "k = C (l d_in d_out / eps) ln(2 l d_in d_out / delta) per part, C = 14."
 )
 
@@ -87,7 +98,7 @@ C_MAX = 14.0
 C_STEP = 0.01
 #: approximation_error settings: the sources hold millions of weights.
 EVAL: dict[str, int] = {"n_samples": 64, "adversarial_steps": 10, "restarts": 2}
-QUICK: dict[str, Any] = {"trials": 20, "cases": [(0.1, 0.1)]}
+QUICK: dict[str, Any] = {"trials": 40, "cases": [(0.1, 0.1)]}
 FULL: dict[str, Any] = {"trials": 200, "cases": [(0.1, 0.1), (0.2, 0.05)]}
 _CHUNK = 5
 
@@ -99,9 +110,38 @@ def units_at(widths: Sequence[int], eps: float, delta: float, C: float) -> list[
             for i in range(L)]
 
 
+def _shape(widths: Sequence[int]) -> MLP:
+    return MLP(tuple(np.zeros((widths[i + 1], widths[i])) for i in range(len(widths) - 1)))
+
+
 def _params(widths: Sequence[int], units: Sequence[int]) -> int:
-    shape = MLP(tuple(np.zeros((widths[i + 1], widths[i])) for i in range(len(widths) - 1)))
-    return source_params(shape, units)
+    """Weights of Malach et al.'s source (one block of 2k units per target weight)."""
+    w = malach2020.source_widths(_shape(widths), [int(u) for u in units])
+    return int(sum(w[s] * w[s + 1] for s in range(len(w) - 1)))
+
+
+def _pensia_params(widths: Sequence[int], units: Sequence[int]) -> int:
+    """Weights of Pensia et al.'s source (shared blocks per input coordinate)."""
+    return source_params(_shape(widths), [int(u) for u in units])
+
+
+def layer_candidates_per_weight(source: MLP, target: MLP, layer: int, k: int) -> Candidates:
+    """Candidates of target layer ``layer`` in Malach et al.'s layout, ``k`` per part.
+
+    Output i's blocks (hidden units ``i * 2k d_in .. (i + 1) * 2k d_in - 1``) form
+    the shared layout of a one-output layer, read with
+    :func:`proofs_check._mlp.layer_candidates`; the outputs are stacked (entry
+    widths per output, since no block is shared).
+    """
+    W = target.weights[layer]
+    d_out, d_in = W.shape
+    A, Bm = source.weights[2 * layer], source.weights[2 * layer + 1]
+    per = 2 * k * d_in
+    parts = [layer_candidates(MLP((A[o * per:(o + 1) * per], Bm[o:o + 1, o * per:(o + 1) * per])),
+                              MLP((W[o:o + 1],)), 0, k) for o in range(d_out)]
+    return Candidates(np.concatenate([c.values for c in parts], axis=1),
+                      np.concatenate([c.enter for c in parts], axis=1),
+                      np.concatenate([c.targets for c in parts], axis=1), int(k))
 
 
 def _trials(config: dict[str, Any], gens: list[np.random.Generator]) -> list[dict[str, Any]]:
@@ -111,8 +151,9 @@ def _trials(config: dict[str, Any], gens: list[np.random.Generator]) -> list[dic
     table = units_table(lambda c: units_at(widths, eps, delta, c), c_max=config["c_max"],
                         grid_step=C_STEP)
     units_big = table[-1].tolist()
-    sources = [MLP.random(source_widths(t, units_big), rng=g) for t, g in zip(targets, gens)]
-    curves = [[SingleCurve.of(layer_candidates(s, t, i, units_big[i]))
+    sources = [MLP.random(malach2020.source_widths(t, units_big), rng=g)
+               for t, g in zip(targets, gens)]
+    curves = [[SingleCurve.of(layer_candidates_per_weight(s, t, i, units_big[i]))
                for s, t in zip(sources, targets)] for i in range(L)]
     need = np.ones((len(targets), L), dtype=np.int64)
     for i in range(L):
@@ -126,7 +167,8 @@ def _trials(config: dict[str, Any], gens: list[np.random.Generator]) -> list[dic
     units = units_at(widths, eps, delta, C)
     recs = []
     for j, (t, big, g) in enumerate(zip(targets, sources, gens)):
-        ticket = malach2020.construct(t, source=nested_source(big, t, units_big, units),
+        cut = malach2020.nested_source(big, t, units_big, units)
+        ticket = malach2020.construct(t, source=cut,
                                       eps=eps, delta=delta, C=C, on_failure="report")
         rep = approximation_error(t, ticket, rng=g, **EVAL)
         recs.append({
@@ -224,9 +266,12 @@ def check(
     claimed = 1.0 - float(delta)
     cert = np.array([r["certified"] for r in recs])
     adv = np.array([r["adversarial"] for r in recs])
-    k = int(np.count_nonzero(cert <= eps))
-    verdict, ci, reason = rate_verdict(k, k, n, claimed, violation_factor=violation_factor,
-                                       confidence=confidence)
+    counts = success_bounds(cert, adv, eps)
+    k = counts.low
+    verdict, ci, reason = rate_verdict(counts.low, counts.high, n, claimed,
+                                       violation_factor=violation_factor, confidence=confidence)
+    p_values = rate_p_values(counts.low, counts.high, n, claimed,
+                             violation_factor=violation_factor)
     verdict, reason, broken = P.bounds_sanity(verdict, reason, adv, cert)
 
     table_m = units_table(lambda c: units_at(widths, eps, delta, c), c_max=c_top,
@@ -241,16 +286,17 @@ def check(
     sm, smp = scan("k_cert", table_m, C_STEP), scan("k_proof", table_m, C_STEP)
     sp, spp = scan("pensia_k_cert", table_p, P.C_STEP), scan("pensia_k_proof", table_p, P.C_STEP)
     size_m = None if sm.c_hat is None else _params(widths, units_at(widths, eps, delta, sm.c_hat))
-    size_p = None if sp.c_hat is None else _params(widths, P.units_at(widths, eps, delta,
+    size_p = None if sp.c_hat is None else _pensia_params(widths, P.units_at(widths, eps, delta,
                                                                        sp.c_hat))
     per_trial = [
-        _params(widths, table_m[r["k_cert"]]) / _params(widths, table_p[r["pensia_k_cert"]])
+        _params(widths, table_m[r["k_cert"]])
+        / _pensia_params(widths, table_p[r["pensia_k_cert"]])
         for r in recs
         if r["k_cert"] < table_m.shape[0] and r["pensia_k_cert"] < table_p.shape[0]
     ]
     units = units_at(widths, eps, delta, C)
     size_claim = _params(widths, units)
-    size_p_default = _params(widths, P.units_at(widths, eps, delta, B.PENSIA2020_C))
+    size_p_default = _pensia_params(widths, P.units_at(widths, eps, delta, B.PENSIA2020_C))
 
     def thr(s: Any) -> dict[str, float | None]:
         return {"c_hat": s.c_hat, "c_low": s.c_low, "c_high": s.c_high}
@@ -263,6 +309,9 @@ def check(
         "delta": float(delta),
         "n_source_params": size_claim,
         "successes": k,
+        "successes_low": counts.low,
+        "successes_high": counts.high,
+        "measured_is": "lower bound" if counts.low < counts.high else "exact",
         "proof_event_successes": int(sum(r["n_failed"] == 0 for r in recs)),
         "bound_inconsistencies": broken,
         "max_abs_target_weight": float(max(r["max_abs_weight"] for r in recs)),
@@ -305,6 +354,8 @@ def check(
         reason=reason,
         details=details,
         runtime_s=time.perf_counter() - t0,
+        p_values=p_values,
+        basis="sanity" if broken else "statistical",
     )
 
 

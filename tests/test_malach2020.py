@@ -138,3 +138,20 @@ def test_nested_sources_grow_one_network():
     # block (i, j) of the cut is the first 2k units of block (i, j) of the big source
     assert np.array_equal(cut.weights[0][:20], big.weights[0][:20])
     assert np.array_equal(cut.weights[0][20:40], big.weights[0][80:100])
+
+
+def test_check_reads_the_candidates_the_construction_uses():
+    # proofs_check.malach2020 scans widths from candidate readings instead of tickets:
+    # its reading of the per-weight layout must give the ticket's errors exactly
+    from proofs_check._mlp import SingleCurve
+    from proofs_check.malach2020 import layer_candidates_per_weight
+
+    target = bounded_target((3, 4, 2), rng=8)
+    big = MLP.random(malach2020.source_widths(target, (25, 25)), rng=1)
+    for k in (3, 11, 25):
+        cut = malach2020.nested_source(big, target, (25, 25), (k, k))
+        ticket = malach2020.construct(target, source=cut)
+        for layer in range(2):
+            curve = SingleCurve.of(layer_candidates_per_weight(big, target, layer, 25))
+            e = curve.at(k)
+            np.testing.assert_array_equal(np.maximum(e[0], e[1]), ticket.weight_errors[layer])
