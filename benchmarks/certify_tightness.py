@@ -1,4 +1,4 @@
-"""How tight the certified bound is: certified / adversarial, before and after the sign-pattern bound.
+"""How tight the certified bound is: certified / adversarial, before and after the sign patterns.
 
 ``python -m benchmarks.certify_tightness [--quick] [--out FILE]``
 

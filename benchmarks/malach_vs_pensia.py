@@ -98,13 +98,13 @@ def table(cases: list[tuple[tuple[int, ...], float]], targets: int) -> str:
     for widths, eps in cases:
         m = measure(widths, eps, targets)
 
-        def med(c: str, i: int) -> str:
+        def med(c: str, i: int, m: dict[str, list[Any]] = m) -> str:
             vals = [r[i] for r in m[c] if r[i] is not None]
             miss = len(m[c]) - len(vals)
             s = f"{np.median(vals):,.0f}" if vals else "-"
             return s + (f" ({miss} above the grid)" if miss else "")
 
-        def ratio(c: str) -> str:
+        def ratio(c: str, m: dict[str, list[Any]] = m) -> str:
             r = [a[1] / b[1] for a, b in zip(m[c], m["pensia2020"])
                  if a[1] is not None and b[1] is not None]
             return f"{np.median(r):,.0f}" if r else "-"

@@ -87,6 +87,7 @@ __all__ = [
     "seed_param",
     "source_bytes",
     "source_widths",
+    "tally_failures",
     "target_assumptions",
 ]
 
@@ -671,6 +672,18 @@ def finish_ticket(
         timings.update({"ticket": time.perf_counter() - t0,
                         "total": time.perf_counter() - t_start})
     return ticket
+
+
+def tally_failures(err: np.ndarray, tol: float, P: int) -> tuple[int, int]:
+    """``(instances, weights)`` that miss ``tol``, for one layer's errors in gather order.
+
+    ``err`` holds the positive parts ``[0, P)``, the negative parts ``[P, 2P)`` and
+    the bias instances after (:class:`LayerInstances`); a weight fails when either
+    of its parts does.
+    """
+    bad = err > tol
+    weights = int(np.count_nonzero(bad[:P] | bad[P:2 * P])) + int(np.count_nonzero(bad[2 * P:]))
+    return int(np.count_nonzero(bad)), weights
 
 
 def failure_error(construction: str, n_failed: int, n_total: int, failed_weights: int,

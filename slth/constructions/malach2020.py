@@ -73,6 +73,7 @@ from ._common import (
     layer_units,
     scatter_layer,
     seed_param,
+    tally_failures,
     target_assumptions,
 )
 from .single_pair import select_single
@@ -357,10 +358,9 @@ def construct(
             n_instances += err.size
             worst = max(worst, float(err.max()) if err.size else 0.0)
             if tolerances is not None:
-                bad = err > tolerances[i]
-                n_failed += int(np.count_nonzero(bad))
-                failed_weights += int(np.count_nonzero(bad[:d_in] | bad[d_in:2 * d_in]))
-                failed_weights += int(np.count_nonzero(bad[2 * d_in:]))
+                nf, fw = tally_failures(err, tolerances[i], d_in)
+                n_failed += nf
+                failed_weights += fw
             t3 = time.perf_counter()
             t_gather += t1 - t0
             t_select += t2 - t1

@@ -76,6 +76,7 @@ from ._common import (
     scatter_layer,
     source_bytes,
     source_widths,
+    tally_failures,
 )
 
 __all__ = ["NAME", "construct", "peak_bytes", "theorem_units"]
@@ -377,10 +378,9 @@ def construct(
         n_instances += err.size
         worst = max(worst, float(err.max()) if err.size else 0.0)
         if tolerances is not None:
-            bad = err > tolerances[i]
-            n_failed += int(np.count_nonzero(bad))
-            failed_weights += int(np.count_nonzero(bad[:P] | bad[P:2 * P]))
-            failed_weights += int(np.count_nonzero(bad[2 * P:]))
+            nf, fw = tally_failures(err, tolerances[i], P)
+            n_failed += nf
+            failed_weights += fw
         del inst, res
 
     if n_failed and on_failure == "raise":

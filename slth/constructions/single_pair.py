@@ -51,6 +51,7 @@ from ._common import (
     resolve_width,
     scatter_layer,
     source_widths,
+    tally_failures,
 )
 
 __all__ = ["NAME", "construct", "select_single", "theorem_units"]
@@ -238,10 +239,9 @@ def construct(
             n_instances += err.size
             worst = max(worst, float(err.max()) if err.size else 0.0)
             if tolerances is not None:
-                bad = err > tolerances[i]
-                n_failed += int(np.count_nonzero(bad))
-                failed_weights += int(np.count_nonzero(bad[:P] | bad[P:2 * P]))
-                failed_weights += int(np.count_nonzero(bad[2 * P:]))
+                nf, fw = tally_failures(err, tolerances[i], P)
+                n_failed += nf
+                failed_weights += fw
             t3 = time.perf_counter()
             t_gather += t1 - t0
             t_select += t2 - t1
