@@ -8,7 +8,7 @@ the approximation error and checks each theorem's bound numerically.
 ``import slth`` never imports torch; the torch backend lives in ``slth.torch``.
 """
 
-from . import bounds, certify, constructions, evaluate, nets, subset_sum, sweeps
+from . import bounds, certify, constructions, evaluate, nets, sources, subset_sum, sweeps
 from ._memory import available_memory, memory_budget, set_memory_budget, using_memory_budget
 from ._rng import as_generator, spawn
 from .errors import (
@@ -20,7 +20,8 @@ from .errors import (
     SLTHError,
 )
 from .evaluate import ErrorReport, approximation_error, certified_bound
-from .nets import MLP
+from .nets import MLP, Network
+from .sources import DenseSource, Source, VirtualSource
 from .stats import Estimate, clopper_pearson, estimate
 from .ticket import Ticket
 
@@ -30,13 +31,17 @@ __all__ = [
     "MLP",
     "CertificateError",
     "ConstructionError",
+    "DenseSource",
     "ErrorReport",
     "Estimate",
     "InputError",
     "LimitError",
+    "Network",
     "SLTHError",
     "ShapeError",
+    "Source",
     "Ticket",
+    "VirtualSource",
     "__version__",
     "approximation_error",
     "as_generator",
@@ -51,6 +56,7 @@ __all__ = [
     "memory_budget",
     "nets",
     "set_memory_budget",
+    "sources",
     "spawn",
     "subset_sum",
     "sweeps",
