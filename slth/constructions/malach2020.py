@@ -65,18 +65,12 @@ from ._common import (
     check_eps,
     check_on_failure,
     check_positive,
-    check_target,
     check_units,
-    failure_error,
-    gather_layer,
-    layer_tolerances,
-    layer_units,
-    scatter_layer,
-    seed_param,
-    tally_failures,
-    target_assumptions,
 )
+from ._realise import Block, realise
+from .layouts.pair_dense import layer_tolerances, layer_units
 from .single_pair import select_single
+from .targets import check_target
 
 __all__ = ["NAME", "construct", "nested_source", "source_widths", "theorem_units"]
 
@@ -85,6 +79,11 @@ NAME = "malach2020"
 
 #: Candidate products processed at once (bounds the temporary memory to ~64 MB).
 _CHUNK_ELEMENTS = 1 << 23
+
+#: The layout recorded in a ticket's params.
+LAYOUT = ("per target weight (i, j) a block of 2k hidden units reading input j only and read by "
+          "output i only; each sign part keeps the one unit (among the first k of its sign) "
+          "whose product is closest; constant block of 2k units per output of a biased layer")
 
 
 def theorem_units(target: MLP, eps: float, delta: float, *,
@@ -222,6 +221,12 @@ def nested_source(source: MLP, target: MLP, units_big: Sequence[int], units: Seq
     return MLP(tuple(np.array(w) for w in weights))
 
 
+def _select(values: np.ndarray, targets: np.ndarray, valid: np.ndarray,
+            tolerance: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`select_single` as a realisation-loop selector (the tolerance only counts failures)."""
+    return select_single(values, targets, valid)
+
+
 def construct(
     target: MLP,
     *,
@@ -317,71 +322,17 @@ def construct(
         source = _draw_source(target, units, rng)
     t_draw = time.perf_counter() - t0
 
-    widths = source_widths(target, units)
-    t_gather = t_select = t_scatter = 0.0
-    masks: list[np.ndarray] = []
-    weight_errors: list[np.ndarray] = []
-    bias_errors: list[np.ndarray | None] = []
-    n_instances = n_failed = failed_weights = 0
-    worst = 0.0
-    for i in range(L):
-        W = target.weights[i]
-        b = target.biases[i]
-        d_out, d_in = W.shape
-        kk = units[i]
-        cols = d_in + (b is not None)
-        per_out = 2 * kk * cols                       # hidden units owned by one output
-        m = widths[2 * i + 1]
-        A, cA, Bw = source.weights[2 * i], source.biases[2 * i], source.weights[2 * i + 1]
-        first_mask = np.zeros((m, d_in), dtype=bool)
-        first_bias_mask = None if b is None else np.zeros(m, dtype=bool)
-        second_mask = np.zeros((d_out, m), dtype=bool)
-        w_err = np.empty((d_out, d_in))
-        b_err = None if b is None else np.empty(d_out)
-        for o in range(d_out):
-            rows = slice(o * per_out, (o + 1) * per_out)
-            # output o's blocks form the shared layout of a 1-output layer
-            t0 = time.perf_counter()
-            inst = gather_layer(A[rows], None if cA is None else cA[rows], Bw[o:o + 1, rows],
-                                W[o:o + 1], None if b is None else b[o:o + 1], kk)
-            t1 = time.perf_counter()
-            chosen, err = select_single(inst.values, inst.targets, inst.valid)
-            t2 = time.perf_counter()
-            mf, mfb, ms = scatter_layer(inst, chosen, per_out)
-            first_mask[rows] = mf
-            if mfb is not None:
-                first_bias_mask[rows] = mfb
-            second_mask[o, rows] = ms[0]
-            w_err[o] = np.maximum(err[:d_in], err[d_in:2 * d_in])
-            if b_err is not None:
-                b_err[o] = err[2 * d_in]
-            n_instances += err.size
-            worst = max(worst, float(err.max()) if err.size else 0.0)
-            if tolerances is not None:
-                nf, fw = tally_failures(err, tolerances[i], d_in)
-                n_failed += nf
-                failed_weights += fw
-            t3 = time.perf_counter()
-            t_gather += t1 - t0
-            t_select += t2 - t1
-            t_scatter += t3 - t2
-        masks.append(first_mask)
-        if source.biases[2 * i] is not None:
-            masks.append(first_bias_mask if first_bias_mask is not None
-                         else np.zeros(m, dtype=bool))
-        masks.append(second_mask)
-        if source.biases[2 * i + 1] is not None:
-            masks.append(np.zeros(d_out, dtype=bool))
-        weight_errors.append(w_err)
-        bias_errors.append(b_err)
+    def blocks(i: int) -> tuple[Block, ...]:
+        # output o's own blocks form the shared layout of a 1-output layer
+        d_out, d_in = target.weights[i].shape
+        per_out = 2 * units[i] * (d_in + (target.biases[i] is not None))
+        return tuple(Block(slice(o * per_out, (o + 1) * per_out), slice(o, o + 1))
+                     for o in range(d_out))
 
-    if n_failed and on_failure == "raise":
+    def hint() -> str:
         need = theorem_units(target, eps_f, delta_f, C=C_f)
-        raise failure_error(
-            NAME, n_failed, n_instances, failed_weights, worst, tolerances, "k", units,
-            f"increase `k` (slth.bounds.malach2020_units with C={C_f:g}, delta={delta_f:g} "
-            f"gives k={list(need)})",
-        )
+        return (f"increase `k` (slth.bounds.malach2020_units with C={C_f:g}, "
+                f"delta={delta_f:g} gives k={list(need)})")
 
     params: dict[str, Any] = {
         "paper": "Malach, Yehudai, Shalev-Shwartz, Shamir (ICML 2020), Theorem 2.1",
@@ -392,27 +343,10 @@ def construct(
         "C": C_f,
         "width_from": width_from,
         "weight_tolerance": None if tolerances is None else list(tolerances),
-        "n_instances": n_instances,
-        "n_failed": n_failed,
-        "failed_weights": failed_weights,
-        "worst_error": worst,
-        "seed": seed_param(rng) if not source_given else None,
-        "source_given": source_given,
-        "source_law": None if source_given else "uniform[-1,1]",
-        "layout": "per target weight (i, j) a block of 2k hidden units reading input j only and "
-                  "read by output i only; each sign part keeps the one unit (among the first k "
-                  "of its sign) whose product is closest; constant block of 2k units per output "
-                  "of a biased layer",
     }
-    params.update(target_assumptions(target))
-    t0 = time.perf_counter()
-    ticket = Ticket(source, tuple(masks), construction=NAME, params=params,
-                    target_widths=target.widths,
-                    layer_map=tuple((2 * i, 2 * i + 1) for i in range(L)),
-                    weight_errors=tuple(weight_errors), bias_errors=tuple(bias_errors),
-                    target_fingerprint=target.fingerprint())
-    if timings is not None:
-        timings.update({"draw": t_draw, "gather": t_gather, "select": t_select,
-                        "scatter": t_scatter, "ticket": time.perf_counter() - t0,
-                        "total": time.perf_counter() - t_start})
-    return ticket
+    return realise(
+        source, target, units, construction=NAME, select=_select, tolerances=tolerances,
+        params=params, units_name="k", on_failure=on_failure, failure_hint=hint, rng=rng,
+        source_given=source_given, timings=timings, t_start=t_start, t_draw=t_draw,
+        blocks=blocks, phase="select", layout=LAYOUT,
+    )

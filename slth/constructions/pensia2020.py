@@ -10,7 +10,7 @@ The construction (proof of Theorem 1, built from the paper's single-weight and
 single-layer lemmas and its corollary on products of uniform variables)
 -------------------------------------------------------------------------------
 Each target layer ``W`` (``d_out x d_in``) becomes two source layers, laid out
-as described in :mod:`slth.constructions._common`:
+as described in :mod:`slth.constructions.layouts.pair_dense`:
 
 * source layer 2i: ``d_in`` blocks of ``2n`` hidden units; the mask is
   block-diagonal, block j reads only ``x_j``. A unit with first-layer weight
@@ -57,32 +57,42 @@ from ..nets.mlp import MLP
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..subset_sum.solve import _solve_batch_bytes
 from ..ticket import Ticket
-from ._common import (
-    check_delta,
-    check_eps,
-    check_on_failure,
-    check_positive,
-    check_target,
+from ._common import check_delta, check_eps, check_on_failure, check_positive
+from ._realise import realise
+from .layouts.pair_dense import (
     draw_source,
-    failure_error,
-    finish_ticket,
     gather_bytes,
-    gather_layer,
     layer_tolerances,
     layer_units,
     mask_bytes,
     resolve_width,
     scatter_bytes,
-    scatter_layer,
     source_bytes,
     source_widths,
-    tally_failures,
 )
+from .targets import check_target
 
-__all__ = ["NAME", "construct", "peak_bytes", "theorem_units"]
+__all__ = ["NAME", "construct", "peak_bytes", "select_subset_sum", "theorem_units"]
 
 #: Value of :attr:`slth.Ticket.construction` for tickets built here.
 NAME = "pensia2020"
+
+
+def select_subset_sum(values: np.ndarray, targets: np.ndarray, valid: np.ndarray,
+                      tolerance: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The selector of Theorem 1: one :func:`slth.subset_sum.solve_batch` call per layer.
+
+    Every row's subset sum within ``tolerance`` (eps mode), or its optimum when
+    ``tolerance`` is None (exact mode). Padding candidates (``valid`` False) are
+    zeros, so choosing one changes no sum; the scatter drops them.
+
+    Returns
+    -------
+    (chosen, errors)
+        bool ``(B, n)`` masks and float64 ``(B,)`` realised errors.
+    """
+    res = solve_batch(values, targets, eps=tolerance)
+    return res.masks, res.errors
 
 
 def theorem_units(target: MLP, eps: float, delta: float, *,
@@ -111,7 +121,7 @@ def peak_bytes(target: MLP, units: tuple[int, ...], tolerances: tuple[float, ...
     """Estimated peak bytes :func:`construct` allocates (the source included unless given).
 
     Follows the construction step by step (formulas in
-    :func:`slth.constructions._common.source_bytes`, ``gather_bytes``,
+    :func:`slth.constructions.layouts.pair_dense.source_bytes`, ``gather_bytes``,
     ``scatter_bytes``, ``mask_bytes`` and
     :func:`slth.subset_sum.solve._solve_batch_bytes`). With ``P = d_out d_in``
     and ``B = 2P + nb`` instances of n candidates in layer i:
@@ -345,56 +355,11 @@ def construct(
         source = draw_source(target, units, rng)
     t_draw = time.perf_counter() - t0
 
-    widths = source_widths(target, units)
-    t_gather = t_solve = t_scatter = 0.0
-    layer_masks = []
-    weight_errors: list[np.ndarray] = []
-    bias_errors: list[np.ndarray | None] = []
-    n_instances = n_failed = failed_weights = 0
-    worst = 0.0
-    for i in range(L):
-        W = target.weights[i]
-        b = target.biases[i]
-        d_out, d_in = W.shape
-        t0 = time.perf_counter()
-        inst = gather_layer(source.weights[2 * i], source.biases[2 * i],
-                            source.weights[2 * i + 1], W, b, units[i])
-        t1 = time.perf_counter()
-        res = solve_batch(inst.values, inst.targets,
-                          eps=None if tolerances is None else tolerances[i])
-        t2 = time.perf_counter()
-        masks = scatter_layer(inst, res.masks, widths[2 * i + 1])
-        P = d_out * d_in
-        err = res.errors
-        w_err = np.maximum(err[:P], err[P:2 * P]).reshape(d_out, d_in)
-        b_err = None if b is None else np.array(err[2 * P:])
-        t3 = time.perf_counter()
-        t_gather += t1 - t0
-        t_solve += t2 - t1
-        t_scatter += t3 - t2
-        layer_masks.append(masks)
-        weight_errors.append(w_err)
-        bias_errors.append(b_err)
-        n_instances += err.size
-        worst = max(worst, float(err.max()) if err.size else 0.0)
-        if tolerances is not None:
-            nf, fw = tally_failures(err, tolerances[i], P)
-            n_failed += nf
-            failed_weights += fw
-        del inst, res
-
-    if n_failed and on_failure == "raise":
+    def hint() -> str:
         if eps_f is None:
-            hint = "increase `n` or `weight_eps`"
-        else:
-            need = theorem_units(target, eps_f, delta_f, C=C_f)
-            hint = (
-                f"increase `n` (Theorem 1 with C={C_f:g}, delta={delta_f:g} gives "
-                f"n={list(need)})"
-            )
-        raise failure_error(
-            NAME, n_failed, n_instances, failed_weights, worst, tolerances, "n", units, hint,
-        )
+            return "increase `n` or `weight_eps`"
+        need = theorem_units(target, eps_f, delta_f, C=C_f)
+        return f"increase `n` (Theorem 1 with C={C_f:g}, delta={delta_f:g} gives n={list(need)})"
 
     params: dict[str, Any] = {
         "paper": "Pensia, Rajput, Nagle, Vishwakarma, Papailiopoulos (NeurIPS 2020), Theorem 1",
@@ -406,15 +371,10 @@ def construct(
         "C": C_f,
         "width_from": width_from,
         "weight_tolerance": None if tolerances is None else list(tolerances),
-        "n_instances": n_instances,
-        "n_failed": n_failed,
-        "failed_weights": failed_weights,
-        "worst_error": worst,
     }
-    return finish_ticket(
-        source, target, layer_masks, construction=NAME, params=params, units_name="n",
-        rng=rng, source_given=source_given, weight_errors=weight_errors,
-        bias_errors=bias_errors, timings=timings,
-        phases={"draw": t_draw, "gather": t_gather, "solve": t_solve, "scatter": t_scatter},
-        t_start=t_start,
+    return realise(
+        source, target, units, construction=NAME, select=select_subset_sum,
+        tolerances=tolerances, params=params, units_name="n", on_failure=on_failure,
+        failure_hint=hint, rng=rng, source_given=source_given, timings=timings,
+        t_start=t_start, t_draw=t_draw, phase="solve",
     )

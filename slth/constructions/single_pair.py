@@ -36,23 +36,16 @@ from .. import bounds
 from .._rng import RNGLike
 from ..nets.mlp import MLP
 from ..ticket import Ticket
-from ._common import (
-    check_delta,
-    check_eps,
-    check_on_failure,
-    check_positive,
-    check_target,
+from ._common import check_delta, check_eps, check_on_failure, check_positive
+from ._realise import Block, realise, row_blocks
+from .layouts.pair_dense import (
     draw_source,
-    failure_error,
-    finish_ticket,
-    gather_layer,
     layer_tolerances,
     layer_units,
     resolve_width,
-    scatter_layer,
     source_widths,
-    tally_failures,
 )
+from .targets import check_target
 
 __all__ = ["NAME", "construct", "select_single", "theorem_units"]
 
@@ -123,6 +116,12 @@ def select_single(values: np.ndarray, targets: np.ndarray, valid: np.ndarray
     return chosen, errors
 
 
+def _select(values: np.ndarray, targets: np.ndarray, valid: np.ndarray,
+            tolerance: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`select_single` as a realisation-loop selector (the tolerance only counts failures)."""
+    return select_single(values, targets, valid)
+
+
 def construct(
     target: MLP,
     *,
@@ -185,7 +184,6 @@ def construct(
     delta_f = check_delta(delta)
     C_f = check_positive("C", C)
     on_failure = check_on_failure(on_failure)
-    L = target.depth
     source, units, width_from = resolve_width(
         target, "k", k, source, eps_f,
         lambda: theorem_units(target, eps_f, delta_f, C=C_f),
@@ -200,64 +198,17 @@ def construct(
     t_draw = time.perf_counter() - t0
 
     widths = source_widths(target, units)
-    t_gather = t_select = t_scatter = 0.0
-    layer_masks = []
-    weight_errors: list[np.ndarray] = []
-    bias_errors: list[np.ndarray | None] = []
-    n_instances = n_failed = failed_weights = 0
-    worst = 0.0
-    for i in range(L):
-        W = target.weights[i]
-        b = target.biases[i]
-        d_out, d_in = W.shape
-        kk = units[i]
-        m = widths[2 * i + 1]
-        first_mask = np.zeros((m, d_in), dtype=bool)
-        first_bias_mask = None if b is None else np.zeros(m, dtype=bool)
-        second_mask = np.zeros((d_out, m), dtype=bool)
-        w_err = np.empty((d_out, d_in))
-        b_err = None if b is None else np.empty(d_out)
-        rows_per_chunk = max(1, _CHUNK_ELEMENTS // ((2 * d_in + 1) * kk))
-        A, cA, Bw = source.weights[2 * i], source.biases[2 * i], source.weights[2 * i + 1]
-        for r0 in range(0, d_out, rows_per_chunk):
-            r1 = min(d_out, r0 + rows_per_chunk)
-            t0 = time.perf_counter()
-            inst = gather_layer(A, cA, Bw[r0:r1], W[r0:r1], None if b is None else b[r0:r1],
-                                kk)
-            t1 = time.perf_counter()
-            chosen, err = select_single(inst.values, inst.targets, inst.valid)
-            t2 = time.perf_counter()
-            mf, mfb, ms = scatter_layer(inst, chosen, m)
-            first_mask |= mf
-            if mfb is not None:
-                first_bias_mask |= mfb
-            second_mask[r0:r1] = ms
-            P = (r1 - r0) * d_in
-            w_err[r0:r1] = np.maximum(err[:P], err[P:2 * P]).reshape(r1 - r0, d_in)
-            if b_err is not None:
-                b_err[r0:r1] = err[2 * P:]
-            n_instances += err.size
-            worst = max(worst, float(err.max()) if err.size else 0.0)
-            if tolerances is not None:
-                nf, fw = tally_failures(err, tolerances[i], P)
-                n_failed += nf
-                failed_weights += fw
-            t3 = time.perf_counter()
-            t_gather += t1 - t0
-            t_select += t2 - t1
-            t_scatter += t3 - t2
-            del inst, chosen
-        layer_masks.append((first_mask, first_bias_mask, second_mask))
-        weight_errors.append(w_err)
-        bias_errors.append(b_err)
 
-    if n_failed and on_failure == "raise":
+    def blocks(i: int) -> tuple[Block, ...]:
+        # rows per chunk bound the candidate products held at once (_CHUNK_ELEMENTS)
+        d_in = target.widths[i]
+        rows = max(1, _CHUNK_ELEMENTS // ((2 * d_in + 1) * units[i]))
+        return row_blocks(target.widths[i + 1], widths[2 * i + 1], rows)
+
+    def hint() -> str:
         need = theorem_units(target, eps_f, delta_f, C=C_f)
-        raise failure_error(
-            NAME, n_failed, n_instances, failed_weights, worst, tolerances, "k", units,
-            f"increase `k` (slth.bounds.single_pair_units with C={C_f:g}, delta={delta_f:g} "
-            f"gives k={list(need)})",
-        )
+        return (f"increase `k` (slth.bounds.single_pair_units with C={C_f:g}, "
+                f"delta={delta_f:g} gives k={list(need)})")
 
     params: dict[str, Any] = {
         "paper": "single-pair selection (Malach et al., ICML 2020) on the shared block layout "
@@ -269,15 +220,10 @@ def construct(
         "C": C_f,
         "width_from": width_from,
         "weight_tolerance": None if tolerances is None else list(tolerances),
-        "n_instances": n_instances,
-        "n_failed": n_failed,
-        "failed_weights": failed_weights,
-        "worst_error": worst,
     }
-    return finish_ticket(
-        source, target, layer_masks, construction=NAME, params=params, units_name="k",
-        rng=rng, source_given=source_given, weight_errors=weight_errors,
-        bias_errors=bias_errors, timings=timings,
-        phases={"draw": t_draw, "gather": t_gather, "select": t_select, "scatter": t_scatter},
-        t_start=t_start,
+    return realise(
+        source, target, units, construction=NAME, select=_select, tolerances=tolerances,
+        params=params, units_name="k", on_failure=on_failure, failure_hint=hint, rng=rng,
+        source_given=source_given, timings=timings, t_start=t_start, t_draw=t_draw,
+        blocks=blocks, phase="select",
     )

@@ -1,0 +1,526 @@
+"""The pair-dense layout: two source layers per dense target layer (Pensia et al. 2020).
+
+Both Pensia et al. (2020) and Malach et al. (2020) realise a target layer
+``W`` (``d_out x d_in``) with two random source layers, using
+``w x = w relu(x) - w relu(-x)``. This module holds the layout of Pensia et
+al.'s construction (also used by :mod:`slth.constructions.single_pair`, and by
+:mod:`slth.constructions.malach2020` one output block at a time): the source
+widths (:func:`source_widths`), drawing or checking the source, the per-layer
+widths and tolerances, gathering the candidate products of a layer as one
+``(B, n)`` matrix (:func:`gather_layer`), scattering the chosen subsets back
+into masks (:func:`scatter_layer`), nested sources for width sweeps, and the
+memory estimates of each step. All of it is vectorised numpy: no Python loop
+runs per target weight.
+
+Hidden layout of target layer ``i`` (``d_in -> d_out``, ``n`` units per part)
+---------------------------------------------------------------------------
+Source layer ``2i`` (weights ``A``, shape ``(m, d_in)``) and source layer
+``2i + 1`` (weights ``B``, shape ``(d_out, m)``) with ``m = 2 n d_in`` (and
+``2 n (d_in + 1)`` when the target layer has a bias):
+
+* hidden units ``j*2n .. j*2n + 2n - 1`` form block ``j``; its mask keeps at
+  most the entries ``A[j*2n + k, j]`` (block-diagonal: block j reads x_j only);
+* the units of a block are split by the sign of their first-layer weight
+  ``a_k = A[j*2n + k, j]``: a unit with ``a_k > 0`` outputs ``a_k relu(x_j)``
+  and serves the *positive part*, a unit with ``a_k < 0`` outputs
+  ``|a_k| relu(-x_j)`` and serves the *negative part*. About n units fall on
+  each side; each part's subset-sum instance takes the first ``n`` units of its
+  sign in unit order (zero-padded when fewer than n have that sign; surplus
+  units of the majority sign stay pruned), so every instance has exactly ``n``
+  candidates. A zero candidate is the point mass of the law "product of
+  uniforms mixed with 0" in Pensia et al.'s corollary on products;
+* target layers with a bias get a *constant block* of ``2n`` more units
+  ``2 n d_in .. m - 1`` that read no input: a unit with source bias ``c_k > 0``
+  outputs ``relu(c_k) = c_k`` for every input (the bias is an extra input
+  column fed the constant 1), and the first ``n`` such units are the bias
+  instance's candidates (constant units, Fischer & Burkholz 2021; Burkholz
+  2022). These units need a bias vector on source layer ``2i``. Every other
+  source bias is pruned.
+
+For output ``i`` and input ``j`` the positive-part instance has candidate
+values ``B[i, u] * a_u`` over its units u and target ``W_ij``; the
+negative-part instance has values ``B[i, u] * |a_u|`` and target ``-W_ij``;
+the bias instance has values ``B[i, u] * c_u`` and target ``b_i``. Candidates
+are ordered right-sign units first (zero padding last), so eps-mode prefix
+searches see the nonzero values first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ... import _validate
+from ..._memory import check_memory, format_count
+from ..._rng import RNGLike, as_generator
+from ...errors import InputError, ShapeError, format_value
+from ...nets.mlp import MLP
+from ..targets import check_target
+
+__all__ = [
+    "LayerInstances",
+    "check_source",
+    "draw_source",
+    "gather_bytes",
+    "gather_layer",
+    "layer_tolerances",
+    "layer_units",
+    "mask_bytes",
+    "nested_source",
+    "resolve_width",
+    "scatter_bytes",
+    "scatter_layer",
+    "source_bytes",
+    "source_widths",
+]
+
+
+def _hidden(d_in: int, n: int, bias: bool) -> int:
+    return 2 * n * (d_in + (1 if bias else 0))
+
+
+def source_widths(target: MLP, units: Sequence[int]) -> tuple[int, ...]:
+    """Widths of the 2l-layer source for ``target`` with ``units[i]`` units per part.
+
+    Parameters
+    ----------
+    target : MLP
+        The target network (widths ``d_0..d_l``).
+    units : sequence of int
+        Units per sign part and input coordinate, one per target layer.
+
+    Returns
+    -------
+    tuple of int
+        ``(d_0, m_1, d_1, m_2, d_2, ..., m_l, d_l)`` with
+        ``m_i = 2 n_i d_{i-1}`` (``2 n_i (d_{i-1} + 1)`` when target layer i has a
+        bias).
+    """
+    w = target.widths
+    out = [w[0]]
+    for i, n in enumerate(units):
+        out += [_hidden(w[i], n, target.biases[i] is not None), w[i + 1]]
+    return tuple(out)
+
+
+#: What to change when a construction does not fit the memory budget.
+_ALTERNATIVE = ("use fewer units per part (a smaller `n` or `k`, or a larger `eps`) or a "
+                "narrower target, or a virtual source (entries computed on demand) once slth "
+                "has one")
+
+
+def source_bytes(target: MLP, units: Sequence[int]) -> tuple[int, int, int]:
+    """Peak bytes :func:`draw_source` allocates: ``(bytes, arrays, entries)``.
+
+    Every weight and bias array of the source in float64 (8 bytes per entry;
+    ``Generator.uniform`` fills its output without a temporary), plus the bool
+    temporary of ``np.isfinite`` that :class:`MLP` builds for one array at a
+    time while checking them (1 byte per entry of the largest array).
+    """
+    widths = source_widths(target, units)
+    sizes = []
+    for s in range(len(widths) - 1):
+        sizes.append(widths[s + 1] * widths[s])
+        if s % 2 == 0 and target.biases[s // 2] is not None:
+            sizes.append(widths[s + 1])
+    entries = sum(sizes)
+    return 8 * entries + max(sizes), len(sizes), entries
+
+
+def draw_source(target: MLP, units: Sequence[int], rng: RNGLike) -> MLP:
+    """Draw the source network once: i.i.d. U[-1, 1] weights (Pensia et al. 2020, Thm 1).
+
+    Arrays are drawn from one generator in the order ``W_0, b_0, W_1, W_2, b_2,
+    W_3, ...``: a bias vector (same law) exists exactly on the first source
+    layer of each target layer that has a bias (it feeds the constant units).
+    For a bias-free target the source equals
+    ``MLP.random(source_widths(target, units), rng=rng)`` bit for bit.
+    """
+    widths = source_widths(target, units)
+    n_bytes, n_arrays, n_entries = source_bytes(target, units)
+    check_memory(
+        n_bytes,
+        what=f"draw_source: the source ({n_arrays} float64 arrays, {format_count(n_entries)} "
+             "weights, "
+             f"widths {widths})",
+        alternative=_ALTERNATIVE,
+    )
+    gen = as_generator(rng)
+    weights: list[np.ndarray] = []
+    biases: list[np.ndarray | None] = []
+    for s in range(len(widths) - 1):
+        weights.append(gen.uniform(-1.0, 1.0, (widths[s + 1], widths[s])))
+        has_bias = s % 2 == 0 and target.biases[s // 2] is not None
+        biases.append(gen.uniform(-1.0, 1.0, (widths[s + 1],)) if has_bias else None)
+    return MLP(tuple(weights), tuple(biases))
+
+
+def check_source(source: Any, target: MLP, units: tuple[int, ...] | None,
+                 name_units: str) -> tuple[MLP, tuple[int, ...]]:
+    """Validate a user-given source against the layout; infer the units when not given.
+
+    Returns the source (the same object) and the units per target layer.
+    """
+    if not isinstance(source, MLP):
+        raise InputError(f"`source` must be a slth.nets.MLP or None; received "
+                         f"{format_value(source)} of type {type(source).__name__}")
+    L = target.depth
+    tw = target.widths
+    sw = source.widths
+    layout = (f"(d_0, m_1, d_1, ..., m_l, d_l) with m_i = 2 {name_units}_i d_(i-1), or "
+              f"2 {name_units}_i (d_(i-1) + 1) when target layer i has a bias")
+    if source.depth != 2 * L:
+        raise ShapeError(
+            f"`source` must have {2 * L} layers (twice the target's {L}), widths {layout}; "
+            f"received {source.depth} layers with widths {sw}"
+        )
+    if units is None:
+        inferred = []
+        for i in range(L):
+            per = 2 * (tw[i] + (1 if target.biases[i] is not None else 0))
+            m = sw[2 * i + 1]
+            if m % per != 0:
+                raise ShapeError(
+                    f"`source` hidden layer {2 * i + 1} has width {m}, which is not "
+                    f"{per} * {name_units} for any integer {name_units} (target layer {i}: "
+                    f"d_in={tw[i]}{', with bias' if target.biases[i] is not None else ''}); "
+                    f"expected widths {layout}"
+                )
+            inferred.append(m // per)
+        units = tuple(inferred)
+    expected = source_widths(target, units)
+    if sw != expected:
+        raise ShapeError(
+            f"`source` must have widths {expected} for target widths {tw} and "
+            f"{name_units}={list(units)}; received widths {sw}"
+        )
+    for p, nm in zip(source.parameters(), source.parameter_names()):
+        if not np.all(np.isfinite(p)):
+            raise InputError(f"`source.{nm}` must be finite; received NaN or infinite entries")
+    for i in range(L):
+        if target.biases[i] is not None and source.biases[2 * i] is None:
+            raise ShapeError(
+                f"`source.biases[{2 * i}]` must be a vector of shape ({sw[2 * i + 1]},): its "
+                f"last {2 * units[i]} entries feed the constant units that realise "
+                f"`target.biases[{i}]`; received None"
+            )
+    return source, units
+
+
+def layer_tolerances(target: MLP, eps: float) -> list[float]:
+    """Per-weight tolerance of each target layer: ``eps / (2 l d_in d_out)``.
+
+    Pensia et al. (2020), Theorem 1 proof. A layer with a bias counts the bias
+    as one more input column (``d_in + 1``).
+    """
+    L = target.depth
+    w = target.widths
+    return [eps / (2.0 * L * (w[i] + (target.biases[i] is not None)) * w[i + 1])
+            for i in range(L)]
+
+
+# ----------------------------------------------------------------------------- gather
+@dataclass(frozen=True)
+class LayerInstances:
+    """All candidate products of one target layer, ready for one batched selection.
+
+    Rows ``[0, P)`` are the positive parts (row ``i * d_in + j`` for weight
+    ``W_ij``), rows ``[P, 2P)`` the negative parts, rows ``[2P, 2P + nb)`` the
+    bias instances (``P = d_out d_in``, ``nb = d_out`` or 0).
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float64 ``(2P + nb, n)``: candidate products, right-sign units first,
+        zeros for the padding.
+    targets : numpy.ndarray
+        float64 ``(2P + nb,)``: ``W_ij``, ``-W_ij``, ``b_i``.
+    valid : numpy.ndarray
+        bool ``(2P + nb, n)``: the candidate is a right-sign unit (padding is not;
+        only valid candidates may be kept).
+    units_pos, units_neg : numpy.ndarray
+        int ``(d_in, n)``: column c of block j's positive (negative) instance is
+        unit ``units[j, c]`` of the block (0 .. 2n-1).
+    units_bias : numpy.ndarray or None
+        int ``(n,)``: the same for the constant block.
+    d_in, d_out, n : int
+        Layer sizes and candidates per instance.
+    """
+
+    values: np.ndarray
+    targets: np.ndarray
+    valid: np.ndarray
+    units_pos: np.ndarray
+    units_neg: np.ndarray
+    units_bias: np.ndarray | None
+    d_in: int
+    d_out: int
+    n: int
+
+
+def _pick(ok: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """First n columns with ``ok`` per row (stable), then the others; and their validity."""
+    order = np.argsort(~ok, axis=-1, kind="stable")[..., :n]
+    return order, np.take_along_axis(ok, order, axis=-1)
+
+
+def gather_bytes(d_in: int, d_out: int, n: int, bias: bool) -> int:
+    """Peak bytes :func:`gather_layer` allocates for ``d_out`` target rows.
+
+    With ``P = d_out d_in`` and ``B = 2P + nb`` instances (``nb = d_out`` with a
+    bias): the result's ``values`` float64 (B, n), ``valid`` bool (B, n) and
+    ``targets`` float64 (B,), ``B (9 n + 8)`` bytes; while one sign part is
+    filled, ``np.take_along_axis`` holds its float64 (d_out, d_in, n) result and
+    an index array of the same size broadcast to intp (measured with
+    tracemalloc, numpy 2.4): ``16 P n``; the per-block arrays of shape
+    (d_in, 2n) (first-layer weights, block indices, unit orders, signs,
+    magnitudes; measured 77 bytes per ``d_in n``): ``96 d_in n``; the bias
+    instances' products and their index: ``16 d_out n``; numpy's iterator
+    buffers (8192 elements per operand) and array headers: 256 KiB.
+    """
+    P = d_out * d_in
+    B = 2 * P + (d_out if bias else 0)
+    return (B * (9 * n + 8) + 16 * P * n + 96 * d_in * n + (16 * d_out * n if bias else 0)
+            + (1 << 18))
+
+
+def scatter_bytes(d_in: int, d_out: int, n: int, m: int, bias: bool) -> int:
+    """Peak bytes :func:`scatter_layer` allocates; the masks it returns are part of it.
+
+    With ``P = d_out d_in`` and ``B = 2P + nb``: ``keep`` bool (B, n), then the
+    bool (d_out, d_in, 2n) arrays ``pos`` and ``neg`` (2 P n each) and the intp
+    index that ``np.put_along_axis`` broadcasts to the (d_out, d_in, n) values
+    it scatters (8 P n, measured with tracemalloc, numpy 2.4): ``B n + 12 P n``
+    at the first peak; after ``neg`` is freed, ``pos`` and the returned masks
+    ``second`` bool (d_out, m), ``first`` bool (m, d_in) and ``first_bias``
+    bool (m,), the constant block's bool (d_out, 2n) and its index (16 d_out n)
+    and the block-diagonal index arrays (int64 (d_in, 2n) and the broadcast
+    indices of the assignment; measured 22 bytes per ``d_in n``):
+    ``B n + 2 P n + d_out m + m d_in + m + 18 d_out n + 64 d_in n``; numpy's
+    iterator buffers and array headers: 64 KiB.
+    """
+    P = d_out * d_in
+    B = 2 * P + (d_out if bias else 0)
+    late = 2 * P * n + d_out * m + m * d_in + 64 * d_in * n
+    if bias:
+        late += m + 18 * d_out * n
+    return B * n + max(12 * P * n, late) + (1 << 16)
+
+
+def mask_bytes(d_in: int, d_out: int, m: int, bias: bool) -> int:
+    """Bytes of the masks :func:`scatter_layer` returns: bool (m, d_in), (d_out, m), (m,)."""
+    return m * d_in + d_out * m + (m if bias else 0)
+
+
+def gather_layer(first: np.ndarray, first_bias: np.ndarray | None, second: np.ndarray,
+                 W: np.ndarray, b: np.ndarray | None, n: int) -> LayerInstances:
+    """Collect the candidate products of one target layer (vectorised numpy fancy indexing).
+
+    Parameters
+    ----------
+    first : numpy.ndarray
+        Source weights of layer 2i, ``(m, d_in)``.
+    first_bias : numpy.ndarray or None
+        Source bias of layer 2i, ``(m,)`` (needed when ``b`` is given).
+    second : numpy.ndarray
+        Source weights of layer 2i+1 (or a block of its rows), ``(d_out, m)``.
+    W : numpy.ndarray
+        Target weights ``(d_out, d_in)`` (the rows matching ``second``).
+    b : numpy.ndarray or None
+        Target bias ``(d_out,)``.
+    n : int
+        Candidates per instance (units per sign part).
+
+    Returns
+    -------
+    LayerInstances
+    """
+    d_out, d_in = W.shape
+    P = d_out * d_in
+    nb = d_out if b is not None else 0
+    check_memory(
+        gather_bytes(d_in, d_out, n, b is not None),
+        what=f"gather_layer: the subset-sum instances of a {d_in} -> {d_out} layer "
+             f"({2 * P + nb} instances of n={n} candidates, float64)",
+        alternative=_ALTERNATIVE,
+    )
+    two_n = 2 * n
+    main = two_n * d_in
+    rows = np.arange(d_in)[:, None] * two_n + np.arange(two_n)[None, :]
+    a = first[rows, np.arange(d_in)[:, None]]                     # (d_in, 2n)
+    units_pos, val_pos = _pick(a > 0.0, n)
+    units_neg, val_neg = _pick(a < 0.0, n)
+    mag_pos = np.where(val_pos, np.take_along_axis(a, units_pos, axis=1), 0.0)
+    mag_neg = np.where(val_neg, -np.take_along_axis(a, units_neg, axis=1), 0.0)
+
+    values = np.empty((2 * P + nb, n), dtype=np.float64)
+    valid = np.empty((2 * P + nb, n), dtype=bool)
+    br = second[:, :main].reshape(d_out, d_in, two_n)
+    np.multiply(np.take_along_axis(br, units_pos[None], axis=2), mag_pos[None],
+                out=values[:P].reshape(d_out, d_in, n))
+    np.multiply(np.take_along_axis(br, units_neg[None], axis=2), mag_neg[None],
+                out=values[P:2 * P].reshape(d_out, d_in, n))
+    valid[:P].reshape(d_out, d_in, n)[...] = val_pos[None]
+    valid[P:2 * P].reshape(d_out, d_in, n)[...] = val_neg[None]
+    targets = np.empty(2 * P + nb, dtype=np.float64)
+    targets[:P] = W.ravel()
+    np.negative(W.ravel(), out=targets[P:2 * P])
+    units_bias = None
+    if b is not None:
+        if first_bias is None:  # pragma: no cover - guarded by check_source
+            raise ShapeError("a target bias needs a source bias on the first layer of the pair")
+        c = first_bias[main:main + two_n]
+        units_bias, val_b = _pick(c > 0.0, n)
+        mag_b = np.where(val_b, c[units_bias], 0.0)
+        np.multiply(second[:, main + units_bias], mag_b[None, :], out=values[2 * P:])
+        valid[2 * P:] = val_b[None, :]
+        targets[2 * P:] = b
+    return LayerInstances(values, targets, valid, units_pos, units_neg, units_bias, d_in, d_out,
+                          n)
+
+
+def scatter_layer(inst: LayerInstances, chosen: np.ndarray, m: int
+                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Turn the chosen candidates of one layer into the masks of its two source layers.
+
+    Parameters
+    ----------
+    inst : LayerInstances
+        From :func:`gather_layer`.
+    chosen : numpy.ndarray
+        bool ``(2P + nb, n)``: the selected candidates (columns in ``inst`` order).
+    m : int
+        Hidden width of the pair.
+
+    Returns
+    -------
+    (mask_first, mask_first_bias, mask_second)
+        bool ``(m, d_in)``, bool ``(m,)`` or None (no target bias), bool
+        ``(d_out, m)``. Only valid (right-sign) candidates are kept; a
+        first-layer weight (or constant-unit bias) is kept exactly when its unit
+        feeds at least one kept second-layer weight.
+    """
+    d_out, d_in, n = inst.d_out, inst.d_in, inst.n
+    check_memory(
+        scatter_bytes(d_in, d_out, n, m, inst.units_bias is not None),
+        what=f"scatter_layer: the masks of a {d_in} -> {d_out} layer (hidden width {m}, "
+             f"bool)",
+        alternative=_ALTERNATIVE,
+    )
+    two_n = 2 * n
+    main = two_n * d_in
+    P = d_out * d_in
+    keep = chosen & inst.valid
+    pos = np.zeros((d_out, d_in, two_n), dtype=bool)
+    neg = np.zeros((d_out, d_in, two_n), dtype=bool)
+    np.put_along_axis(pos, inst.units_pos[None], keep[:P].reshape(d_out, d_in, n), axis=2)
+    np.put_along_axis(neg, inst.units_neg[None], keep[P:2 * P].reshape(d_out, d_in, n), axis=2)
+    pos |= neg
+    del neg
+    second = np.zeros((d_out, m), dtype=bool)
+    second[:, :main] = pos.reshape(d_out, main)
+    used = pos.any(axis=0)                                        # (d_in, 2n)
+    first = np.zeros((m, d_in), dtype=bool)
+    rows = np.arange(d_in)[:, None] * two_n + np.arange(two_n)[None, :]
+    first[rows, np.arange(d_in)[:, None]] = used
+    first_bias = None
+    if inst.units_bias is not None:
+        kb = np.zeros((d_out, two_n), dtype=bool)
+        np.put_along_axis(kb, np.broadcast_to(inst.units_bias, (d_out, n)), keep[2 * P:], axis=1)
+        second[:, main:main + two_n] = kb
+        first_bias = np.zeros(m, dtype=bool)
+        first_bias[main:main + two_n] = kb.any(axis=0)
+    return first, first_bias, second
+
+
+def layer_units(
+    target: MLP, formula: Callable[..., Any], eps: float, delta: float, C: float
+) -> tuple[int, ...]:
+    """Per target layer, ``formula(d_in, d_out, depth, eps, delta, C=C)`` as an int.
+
+    ``d_in`` counts a bias as one more input column; ``formula`` is one of the
+    width functions of :mod:`slth.bounds`.
+    """
+    target = check_target(target)
+    w = target.widths
+    L = target.depth
+    return tuple(
+        int(formula(w[i] + (target.biases[i] is not None), w[i + 1], L, eps, delta, C=C))
+        for i in range(L)
+    )
+
+
+def resolve_width(
+    target: MLP,
+    units_name: str,
+    value: Any,
+    source: Any,
+    eps: float | None,
+    width_from_eps: Callable[[], tuple[int, ...]],
+    eps_hint: str,
+) -> tuple[MLP | None, tuple[int, ...], str]:
+    """Where a construction's width comes from: ``value`` (n or k), a given ``source``, or eps.
+
+    Returns ``(source, units, width_from)``; ``width_from_eps`` is called only
+    when neither ``value`` nor ``source`` fixes the width. ``eps_hint`` says, in
+    the error raised when nothing fixes it, how eps sets the width.
+    """
+    units = _validate.int_or_per_layer(units_name, value, target.depth)
+    width_from = units_name if units is not None else None
+    if source is not None:
+        source, units = check_source(source, target, units, units_name)
+        width_from = width_from or "source"
+    elif units is None:
+        if eps is None:
+            raise InputError(
+                f"pass `eps` ({eps_hint}), `{units_name}` (units per sign part and input "
+                f"coordinate) or `source`; received eps=None, {units_name}=None, source=None"
+            )
+        units = width_from_eps()
+        width_from = "eps"
+    return source, units, width_from
+
+
+def nested_source(
+    source: MLP, target: MLP, units_big: Sequence[int], units: Sequence[int]
+) -> MLP:
+    """The source with ``units[i]`` units per part cut out of one with ``units_big[i]``.
+
+    Keeps the first ``2 units[i]`` hidden units of every block of target layer
+    i (the layout of :func:`source_widths`), so sources of growing width are
+    nested: a width sweep prunes one random network, as the theorems' "a large
+    enough random network contains..." reads. Bias-free targets only (Theorem
+    1's setting).
+    """
+    if target.has_biases:
+        raise InputError("`target` must be bias-free (Theorem 1's setting); received biases")
+    if any(int(n) > int(N) or int(n) < 1 for n, N in zip(units, units_big)):
+        raise InputError(
+            f"`units` must lie in [1, units_big] = [1, {list(units_big)}]; "
+            f"received {list(units)}"
+        )
+    # the cut arrays (fancy indexing makes fresh float64 copies: 8 bytes per
+    # kept entry, the source's own layer shapes with 2 n d_in hidden units), the
+    # int64 index of each layer (8 * 2 n d_in), and the bool temporary of MLP's
+    # finiteness check on the largest array
+    sizes, hidden = [], []
+    for i, n in enumerate(units):
+        hidden.append(2 * int(n) * target.widths[i])
+        sizes += [hidden[-1] * source.weights[2 * i].shape[1],
+                  source.weights[2 * i + 1].shape[0] * hidden[-1]]
+    check_memory(
+        8 * sum(sizes) + max(sizes) + 8 * max(hidden),
+        what=f"nested_source: the cut source ({len(sizes)} float64 arrays, "
+             f"{format_count(sum(sizes))} weights, units {list(units)})",
+        alternative="cut fewer units per part (a smaller `units`)",
+    )
+    weights = []
+    for i, (n, N) in enumerate(zip(units, units_big)):
+        d_in = target.widths[i]
+        idx = (np.arange(d_in)[:, None] * 2 * int(N) + np.arange(2 * int(n))[None, :]).ravel()
+        # fancy indexing already returns fresh arrays: no second copy
+        weights += [source.weights[2 * i][idx, :], source.weights[2 * i + 1][:, idx]]
+    return MLP(tuple(weights))
