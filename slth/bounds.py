@@ -48,12 +48,11 @@ lottery ticket hypothesis: pruning is all you need. ICML 2020 (arXiv:2002.00585)
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError, format_value
+from . import _validate
 
 __all__ = [
     "LUEKER_C",
@@ -82,46 +81,21 @@ SINGLE_PAIR_C = 14.0
 
 
 # ----------------------------------------------------------------------------- checks
+# the shared validators of slth._validate, under this module's names
 def _real(name: str, value: Any) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"`{name}` must be a real number or array; received "
-                         f"{format_value(value)}") from exc
-    if arr.dtype == object or not np.all(np.isfinite(arr)):
-        raise InputError(f"`{name}` must be finite; received {format_value(value)}")
-    return arr
+    return _validate.real_array(name, value)
 
 
 def _open_unit(name: str, value: Any, high: float = 1.0) -> np.ndarray:
-    arr = _real(name, value)
-    if np.any(arr <= 0) or np.any(arr >= high):
-        bad = arr[(arr <= 0) | (arr >= high)].ravel()[0]
-        raise InputError(f"`{name}` must lie in (0, {high:g}); received {float(bad)!r}")
-    return arr
+    return _validate.open_interval_array(name, value, 0.0, high)
 
 
 def _positive_int(name: str, value: Any) -> np.ndarray:
-    if isinstance(value, (bool, np.bool_)):
-        raise InputError(f"`{name}` must be an int >= 1; received {value!r}")
-    arr = _real(name, value)
-    if np.any(arr < 1) or np.any(arr != np.floor(arr)):
-        bad = arr[(arr < 1) | (arr != np.floor(arr))].ravel()[0]
-        raise InputError(f"`{name}` must be an int >= 1; received {float(bad)!r}")
-    return arr
+    return _validate.integer_array(name, value, low=1)
 
 
 def _positive(name: str, value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise InputError(f"`{name}` must be a finite number > 0; received {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"`{name}` must be a finite number > 0; received "
-                         f"{format_value(value)}") from exc
-    if not math.isfinite(v) or v <= 0:
-        raise InputError(f"`{name}` must be a finite number > 0; received {value!r}")
-    return v
+    return _validate.positive(name, value, convert=True)  # type: ignore[return-value]
 
 
 def _out(arr: np.ndarray, integer: bool) -> Any:

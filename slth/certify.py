@@ -103,6 +103,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from . import _validate
 from .errors import InputError, ShapeError, format_value
 from .nets.mlp import MLP
 from .ticket import Ticket
@@ -191,13 +192,7 @@ def check_pair(target: Any, ticket: Any, *, check_target: bool = True) -> tuple[
 
 def check_radius(radius: Any) -> float:
     """Validate the input-ball radius (a finite number > 0)."""
-    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, float, np.integer,
-                                                                         np.floating)):
-        raise InputError(f"`radius` must be a finite number > 0; received {format_value(radius)}")
-    r = float(radius)
-    if not math.isfinite(r) or r <= 0:
-        raise InputError(f"`radius` must be a finite number > 0; received {radius!r}")
-    return r
+    return _validate.positive("radius", radius)  # type: ignore[return-value]
 
 
 def _masks_by_param(ticket: Ticket) -> dict[tuple[str, int], np.ndarray]:
@@ -874,8 +869,7 @@ def propagated_error_bound(
     float
     """
     radius = check_radius(radius)
-    if method not in CERTIFY_METHODS:
-        raise InputError(f"`method` must be one of {CERTIFY_METHODS}; received {method!r}")
+    _validate.one_of("method", method, CERTIFY_METHODS)
     L = len(weights)
     if len(pos_errors) != L or len(neg_errors) != L:
         raise ShapeError(f"`pos_errors` and `neg_errors` must have one array per layer ({L}); "
@@ -961,8 +955,7 @@ def certified_bound(
         Target and ticket do not match.
     """
     radius = check_radius(radius)
-    if method not in CERTIFY_METHODS:
-        raise InputError(f"`method` must be one of {CERTIFY_METHODS}; received {method!r}")
+    _validate.one_of("method", method, CERTIFY_METHODS)
     eff = effective_layers(target, ticket, check_target=check_target)
     terms = []
     phi_f = phi_g = 0.0

@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
+from . import _validate
 from ._memory import check_memory
 from ._rng import RNGLike, as_generator
 from .certify import EffectiveLayer, certified_bound, check_pair, check_radius, effective_layers
@@ -103,10 +104,7 @@ class ErrorReport:
 
 # ----------------------------------------------------------------------------- checks
 def _check_count(name: str, value: Any, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or value < low:
-        raise InputError(f"`{name}` must be an int >= {low}; received {value!r}")
-    return int(value)
+    return _validate.integer(name, value, low=low)
 
 
 # ----------------------------------------------------------------------------- sampling
