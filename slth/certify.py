@@ -206,7 +206,7 @@ def _masks_by_param(ticket: Ticket) -> dict[tuple[str, int], np.ndarray]:
 
 
 def _pair_layout(units_key: str) -> Callable[[MLP, Ticket], None]:
-    """Layout check of the shared-block layout of ``slth.constructions._common``.
+    """Layout check of the shared-block layout of ``slth.constructions.layouts.pair_dense``.
 
     Target layer i with ``n_i`` units per part: hidden width ``2 n_i (d_in + bias)``;
     block j (units ``j*2n .. j*2n + 2n - 1``) may keep first-layer weights of

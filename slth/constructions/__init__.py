@@ -26,10 +26,17 @@ module                    result
 transfers back; :func:`bounded_target` draws a random target that meets them;
 :func:`nested_source` cuts a narrower source out of a wider one (width sweeps
 over one random network).
+
+Shared code, by concern: :mod:`.targets` (target checks, rescaling, bounded
+targets), :mod:`.layouts` (how a target layer maps onto source layers:
+:mod:`.layouts.pair_dense`), :mod:`._realise` (the one per-layer loop: gather
+-> one selection call -> scatter -> ticket) and :mod:`slth._validate` (argument
+checks); :mod:`._common` re-exports all of their names.
 """
 
-from . import malach2020, pensia2020, single_pair
-from ._common import RescaledTarget, bounded_target, nested_source, rescale, source_widths
+from . import layouts, malach2020, pensia2020, single_pair, targets
+from .layouts.pair_dense import nested_source, source_widths
+from .targets import RescaledTarget, bounded_target, rescale
 
 #: name -> (module, paper, supported target layer types).
 REGISTRY: dict[str, tuple[object, str, tuple[str, ...]]] = {
@@ -43,10 +50,12 @@ __all__ = [
     "REGISTRY",
     "RescaledTarget",
     "bounded_target",
+    "layouts",
     "malach2020",
     "nested_source",
     "pensia2020",
     "rescale",
     "single_pair",
     "source_widths",
+    "targets",
 ]
