@@ -66,6 +66,7 @@ __all__ = [
     "draw_source",
     "gather_bytes",
     "gather_layer",
+    "gather_layer_from_source",
     "layer_tolerances",
     "layer_units",
     "mask_bytes",
@@ -74,6 +75,7 @@ __all__ = [
     "scatter_bytes",
     "scatter_layer",
     "source_bytes",
+    "source_spec",
     "source_widths",
 ]
 
@@ -351,6 +353,27 @@ def gather_layer(first: np.ndarray, first_bias: np.ndarray | None, second: np.nd
     main = two_n * d_in
     rows = np.arange(d_in)[:, None] * two_n + np.arange(two_n)[None, :]
     a = first[rows, np.arange(d_in)[:, None]]                     # (d_in, 2n)
+    c = None
+    if b is not None:
+        if first_bias is None:  # pragma: no cover - guarded by check_source
+            raise ShapeError("a target bias needs a source bias on the first layer of the pair")
+        c = first_bias[main:main + two_n]
+    return _gather_parts(a, c, second, W, b, n)
+
+
+def _gather_parts(a: np.ndarray, c: np.ndarray | None, second: np.ndarray, W: np.ndarray,
+                  b: np.ndarray | None, n: int) -> LayerInstances:
+    """:func:`gather_layer` from the only first-layer entries that can be kept.
+
+    ``a`` is ``(d_in, 2n)``: the block-diagonal first-layer weights (block j's
+    units read ``x_j``); ``c`` the ``2n`` biases of the constant block (or None);
+    ``second`` the second layer's rows, ``(d_out, m)``.
+    """
+    d_out, d_in = W.shape
+    P = d_out * d_in
+    nb = d_out if b is not None else 0
+    two_n = 2 * n
+    main = two_n * d_in
     units_pos, val_pos = _pick(a > 0.0, n)
     units_neg, val_neg = _pick(a < 0.0, n)
     mag_pos = np.where(val_pos, np.take_along_axis(a, units_pos, axis=1), 0.0)
@@ -369,10 +392,7 @@ def gather_layer(first: np.ndarray, first_bias: np.ndarray | None, second: np.nd
     targets[:P] = W.ravel()
     np.negative(W.ravel(), out=targets[P:2 * P])
     units_bias = None
-    if b is not None:
-        if first_bias is None:  # pragma: no cover - guarded by check_source
-            raise ShapeError("a target bias needs a source bias on the first layer of the pair")
-        c = first_bias[main:main + two_n]
+    if b is not None and c is not None:
         units_bias, val_b = _pick(c > 0.0, n)
         mag_b = np.where(val_b, c[units_bias], 0.0)
         np.multiply(second[:, main + units_bias], mag_b[None, :], out=values[2 * P:])
@@ -380,6 +400,84 @@ def gather_layer(first: np.ndarray, first_bias: np.ndarray | None, second: np.nd
         targets[2 * P:] = b
     return LayerInstances(values, targets, valid, units_pos, units_neg, units_bias, d_in, d_out,
                           n)
+
+
+def source_spec(target: MLP, units: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """Parameter shapes of the layout's source, keyed by :meth:`MLP.parameter_names`.
+
+    ``VirtualSource(source_spec(target, units), "uniform[-1,1]", seed)`` is the
+    source of :func:`draw_source`'s layout with entries computed on demand; a
+    bias vector exists on layer 2i exactly when target layer i has a bias.
+
+    Parameters
+    ----------
+    target : MLP
+    units : sequence of int
+        Units per sign part, per target layer.
+
+    Returns
+    -------
+    dict of str to tuple of int
+    """
+    widths = source_widths(target, units)
+    spec: dict[str, tuple[int, ...]] = {}
+    for s in range(len(widths) - 1):
+        spec[f"weights[{s}]"] = (widths[s + 1], widths[s])
+        if s % 2 == 0 and target.biases[s // 2] is not None:
+            spec[f"biases[{s}]"] = (widths[s + 1],)
+    return spec
+
+
+def gather_layer_from_source(source: Any, target: MLP, layer: int, n: int, *,
+                             rows: slice | None = None) -> LayerInstances:
+    """:func:`gather_layer` reading only the entries a ticket may keep from a Source.
+
+    Of source layer 2i's ``m x d_in`` weights only the ``m`` block-diagonal ones
+    can ever be kept (block j reads ``x_j`` only), and of its bias only the
+    constant block's ``2n``: those are read with ``source.entries`` (a
+    :class:`slth.sources.VirtualSource` computes them on demand), together with
+    the second layer's ``rows`` (all its candidates). Bit for bit the instances
+    :func:`gather_layer` builds from the dense arrays of the same source.
+
+    Parameters
+    ----------
+    source : slth.sources.Source
+        Entries keyed by the names of :func:`source_spec`.
+    target : MLP
+    layer : int
+        Target layer i.
+    n : int
+        Units per sign part.
+    rows : slice, optional
+        Output rows of the layer to gather (default all).
+
+    Returns
+    -------
+    LayerInstances
+    """
+    W = target.weights[layer]
+    b = target.biases[layer]
+    d_out_all, d_in = W.shape
+    rows = slice(0, d_out_all) if rows is None else rows
+    r0, r1, _ = rows.indices(d_out_all)
+    W, b = W[r0:r1], None if b is None else b[r0:r1]
+    d_out = r1 - r0
+    two_n = 2 * n
+    main = two_n * d_in
+    m = main + (two_n if b is not None else 0)
+    check_memory(
+        gather_bytes(d_in, d_out, n, b is not None) + 16 * d_out * m,
+        what=f"gather_layer_from_source: {d_out} rows of a {d_in} -> {d_out_all} layer",
+        alternative="gather fewer `rows` at a time",
+    )
+    units = np.arange(main, dtype=np.int64)
+    a = source.entries(f"weights[{2 * layer}]", units * d_in + units // two_n)
+    c = None
+    if b is not None:
+        c = source.entries(f"biases[{2 * layer}]", np.arange(main, m, dtype=np.int64))
+    idx = (np.arange(r0, r1, dtype=np.int64)[:, None] * m + np.arange(m)[None, :]).ravel()
+    second = source.entries(f"weights[{2 * layer + 1}]", idx).reshape(d_out, m)
+    return _gather_parts(a.reshape(d_in, two_n), c, second, W, b, n)
 
 
 def scatter_layer(inst: LayerInstances, chosen: np.ndarray, m: int
