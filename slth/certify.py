@@ -110,6 +110,7 @@ from .ticket import Ticket
 
 __all__ = [
     "CERTIFY_METHODS",
+    "CHAIN_MAX_ELEMENTS",
     "LAYOUT_CHECKS",
     "SIGN_PATTERN_MAX_IN",
     "SUFFIX_PATTERN_MAX",
@@ -587,6 +588,8 @@ def _layer_terms(W: np.ndarray, b: np.ndarray | None, Dp: np.ndarray, Dn: np.nda
 
 #: Largest number of ReLU patterns enumerated for the Lipschitz constant of a target suffix.
 SUFFIX_PATTERN_MAX: int = 1 << 14
+#: Largest number of floats the whole-path enumeration of :func:`certified_bound` holds (128 MB).
+CHAIN_MAX_ELEMENTS: int = 1 << 24
 
 
 def _suffix_lipschitz(weights: Sequence[np.ndarray]) -> list[float]:
@@ -732,9 +735,12 @@ def _chain_bound(factors: Sequence[tuple[np.ndarray, float, float]], limit: int)
     dimensions), to the certified norms of the computed products.
     """
     count = 1
+    rows = factors[0][0].shape[1]
+    widest = max(f.shape[2] for f, _, _ in factors)
     for f, _, _ in factors:
         count *= f.shape[0]
-        if count > limit:
+        # the enumeration holds count products of at most rows x widest floats
+        if count > limit or count * rows * widest > CHAIN_MAX_ELEMENTS:
             return None
     acc = factors[0][0]
     absacc = np.abs(factors[0][0]).max(axis=0)
