@@ -196,14 +196,19 @@ def check_radius(radius: Any) -> float:
     return _validate.positive("radius", radius)  # type: ignore[return-value]
 
 
-def _masks_by_param(ticket: Ticket) -> dict[tuple[str, int], np.ndarray]:
+def _kept_by_param(ticket: Ticket) -> dict[tuple[str, int], np.ndarray]:
+    """The ticket's kept flat indices keyed ``("w", l)`` / ``("b", l)`` (no dense masks)."""
     out: dict[tuple[str, int], np.ndarray] = {}
-    it = iter(ticket.masks)
     for l, b in enumerate(ticket.source.biases):
-        out[("w", l)] = next(it)
+        out[("w", l)] = ticket.kept[f"weights[{l}]"]
         if b is not None:
-            out[("b", l)] = next(it)
+            out[("b", l)] = ticket.kept[f"biases[{l}]"]
     return out
+
+
+def _rows_cols(kept: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the kept flat indices of ``w``, in row-major order (as np.nonzero)."""
+    return np.divmod(kept, w.shape[1])
 
 
 def _pair_layout(units_key: str) -> Callable[[MLP, Ticket], None]:
@@ -223,7 +228,7 @@ def _pair_layout(units_key: str) -> Callable[[MLP, Ticket], None]:
                 f"`ticket` claims construction {ticket.construction!r} but its params lack a "
                 f"valid `{units_key}` (one int >= 1 per target layer); received {units!r}"
             )
-        masks = _masks_by_param(ticket)
+        kept = _kept_by_param(ticket)
         for i in range(L):
             d_in = target.widths[i]
             bias = target.biases[i] is not None
@@ -235,7 +240,7 @@ def _pair_layout(units_key: str) -> Callable[[MLP, Ticket], None]:
                     f"{units[i]} on target layer {i}, i.e. {m} hidden units; source layer "
                     f"{2 * i} has {A.shape[0]}"
                 )
-            rows, cols = np.nonzero(masks[("w", 2 * i)])
+            rows, cols = _rows_cols(kept[("w", 2 * i)], A)
             block = rows // (2 * units[i])
             if np.any(block != cols):
                 u = int(rows[np.flatnonzero(block != cols)[0]])
@@ -257,7 +262,7 @@ def _disjoint_layout(target: MLP, ticket: Ticket) -> None:
             "`ticket` claims construction 'malach2020' but its params lack a valid `k` (one int "
             f">= 1 per target layer); received {units!r}"
         )
-    masks = _masks_by_param(ticket)
+    kept = _kept_by_param(ticket)
     for i in range(L):
         d_out, d_in = target.weights[i].shape
         bias = target.biases[i] is not None
@@ -269,7 +274,7 @@ def _disjoint_layout(target: MLP, ticket: Ticket) -> None:
                 f"`ticket` claims construction 'malach2020' with k={units[i]} on target layer "
                 f"{i}, i.e. {m} hidden units; source layer {2 * i} has {A.shape[0]}"
             )
-        rows, cols = np.nonzero(masks[("w", 2 * i)])
+        rows, cols = _rows_cols(kept[("w", 2 * i)], A)
         col_of_block = (rows // per) % (d_in + int(bias))
         bad = col_of_block != cols
         if bad.any():
@@ -278,7 +283,7 @@ def _disjoint_layout(target: MLP, ticket: Ticket) -> None:
                 f"{i}: hidden unit {int(rows[bad][0])} keeps a weight from input "
                 f"{int(cols[bad][0])}, outside its block"
             )
-        r2, c2 = np.nonzero(masks[("w", 2 * i + 1)])
+        r2, c2 = _rows_cols(kept[("w", 2 * i + 1)], ticket.source.weights[2 * i + 1])
         out_of_block = c2 // (per * (d_in + int(bias)))
         bad = out_of_block != r2
         if bad.any():
@@ -301,7 +306,7 @@ LAYOUT_CHECKS: dict[str, Callable[[MLP, Ticket], None]] = {
 def check_structure(target: MLP, ticket: Ticket) -> None:
     """Verify that ``ticket`` has the structure :func:`certified_bound` relies on.
 
-    Checks, from the source's arrays and the masks (never from metadata alone):
+    Checks, from the source's arrays and the kept entries (never from metadata alone):
 
     * the source has exactly ``2 l`` layers for the target's ``l`` and
       ``ticket.layer_map`` is exactly ``((0, 1), (2, 3), ..., (2l-2, 2l-1))``;
@@ -341,12 +346,15 @@ def check_structure(target: MLP, ticket: Ticket) -> None:
                 f"source layers {(2 * i, 2 * i + 1)} map {sw[2 * i]} -> {sw[2 * i + 2]}; target "
                 f"layer {i} maps {tw[i]} -> {tw[i + 1]}"
             )
-    masks = _masks_by_param(ticket)
+    kept = _kept_by_param(ticket)
     for i in range(L):
-        mA = masks[("w", 2 * i)]
-        mc = masks.get(("b", 2 * i))
-        n_in = np.count_nonzero(mA, axis=1)
-        kept_c = np.zeros(mA.shape[0], dtype=bool) if mc is None else mc
+        A = src.weights[2 * i]
+        rows, _ = _rows_cols(kept[("w", 2 * i)], A)
+        n_in = np.bincount(rows, minlength=A.shape[0])
+        kept_c = np.zeros(A.shape[0], dtype=bool)
+        kc = kept.get(("b", 2 * i))
+        if kc is not None:
+            kept_c[kc] = True
         if np.any(n_in > 1) or np.any((n_in == 1) & kept_c):
             u = int(np.flatnonzero((n_in > 1) | ((n_in == 1) & kept_c))[0])
             raise InputError(
@@ -393,20 +401,20 @@ class EffectiveLayer:
     hidden: int
 
 
-def _pair(ticket: Ticket, masks: dict[tuple[str, int], np.ndarray], i: int, d_in: int,
+def _pair(ticket: Ticket, kept: dict[tuple[str, int], np.ndarray], i: int, d_in: int,
           d_out: int) -> EffectiveLayer:
     src = ticket.source
     s1, s2 = 2 * i, 2 * i + 1
-    A, mA = src.weights[s1], masks[("w", s1)]
-    Bw, mB = src.weights[s2], masks[("w", s2)]
+    A, kA = src.weights[s1], kept[("w", s1)]
+    Bw, kB = src.weights[s2], kept[("w", s2)]
     m = A.shape[0]
-    units, inputs = np.nonzero(mA)
-    a = A[units, inputs]
+    units, inputs = _rows_cols(kA, A)
+    a = A.reshape(-1)[kA]
     pos = a > 0
     Apos = sp.csr_matrix((a[pos], (units[pos], inputs[pos])), shape=(m, d_in))
     Aneg = sp.csr_matrix((-a[~pos], (units[~pos], inputs[~pos])), shape=(m, d_in))
-    r, cidx = np.nonzero(mB)
-    Bs = sp.csr_matrix((Bw[r, cidx], (r, cidx)), shape=Bw.shape)
+    r, cidx = _rows_cols(kB, Bw)
+    Bs = sp.csr_matrix((Bw.reshape(-1)[kB], (r, cidx)), shape=Bw.shape)
     Babs = abs(Bs)
     P = np.asarray((Bs @ Apos).todense())
     N = np.asarray((Bs @ Aneg).todense())
@@ -415,16 +423,19 @@ def _pair(ticket: Ticket, masks: dict[tuple[str, int], np.ndarray], i: int, d_in
     beta = np.zeros(d_out)
     abs_beta = np.zeros(d_out)
     c = src.biases[s1]
-    mc = masks.get(("b", s1))
-    if c is not None and mc is not None and mc.any():
-        const = np.where(mc, np.maximum(c, 0.0), 0.0)
+    kc = kept.get(("b", s1))
+    if c is not None and kc is not None and kc.size:
+        const = np.zeros(m)
+        const[kc] = np.maximum(c[kc], 0.0)
         beta += np.asarray(Bs @ const).ravel()
         abs_beta += np.asarray(Babs @ const).ravel()
     b2 = src.biases[s2]
-    if b2 is not None and masks[("b", s2)].any():
-        kept = np.where(masks[("b", s2)], b2, 0.0)
-        beta += kept
-        abs_beta += np.abs(kept)
+    kb2 = kept.get(("b", s2))
+    if b2 is not None and kb2 is not None and kb2.size:
+        kept_b2 = np.zeros(d_out)
+        kept_b2[kb2] = b2[kb2]
+        beta += kept_b2
+        abs_beta += np.abs(kept_b2)
     return EffectiveLayer(P, N, beta, absP, absN, abs_beta, int(m))
 
 
@@ -453,8 +464,8 @@ def effective_layers(target: MLP, ticket: Ticket, *, check_target: bool = True
     """
     target, ticket = check_pair(target, ticket, check_target=check_target)
     check_structure(target, ticket)
-    masks = _masks_by_param(ticket)
-    return [_pair(ticket, masks, i, *target.weights[i].shape[::-1]) for i in range(target.depth)]
+    kept = _kept_by_param(ticket)
+    return [_pair(ticket, kept, i, *target.weights[i].shape[::-1]) for i in range(target.depth)]
 
 
 # ----------------------------------------------------------------------------- norms

@@ -25,6 +25,7 @@ source architecture with masked weights (scipy CSR for the kept weights).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,42 +164,60 @@ def _dense_layers(net: MLP) -> list[tuple[Any, np.ndarray | None]]:
 def _ticket_layers(ticket: Ticket) -> list[tuple[Any, np.ndarray | None]]:
     """Per source layer: the kept weights as scipy CSR and the kept bias (or None).
 
-    Hidden units that cannot change the output are dropped: a unit with no kept
-    incoming weight and no kept bias is 0 after the ReLU, and a unit with no
-    kept outgoing weight into a live unit is never read. The compacted network
-    computes the same outputs and input gradients, and a construction that keeps
-    a few units of a very wide source (Malach et al.'s) is evaluated at the
-    width it really uses.
+    Built from the ticket's kept indices (:attr:`slth.Ticket.kept`), never from
+    dense masks. Hidden units that cannot change the output are dropped: a unit
+    with no kept incoming weight and no kept bias is 0 after the ReLU, and a unit
+    with no kept outgoing weight into a live unit is never read. The compacted
+    network computes the same outputs and input gradients, and a construction
+    that keeps a few units of a very wide source (Malach et al.'s) is evaluated
+    at the width it really uses.
     """
-    weights: list[tuple[np.ndarray, np.ndarray]] = []
+    src = ticket.source
+    kept = ticket.kept
+    # per layer: the source weight, the (row, column) of its kept entries, its flat indices
+    weights: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     biases: list[np.ndarray | None] = []
-    it = iter(zip(ticket.source.parameters(), ticket.masks))
-    for b in ticket.source.biases:
-        w, mw = next(it)
+    for l, (w, b) in enumerate(zip(src.weights, src.biases)):
+        kw = kept[f"weights[{l}]"]
+        rows, cols = np.divmod(kw, w.shape[1])
+        weights.append((w, kw, rows, cols))
         bias = None
         if b is not None:
-            bv, mb = next(it)
-            if mb.any():
-                bias = np.where(mb, bv, 0.0)
-        weights.append((w, mw))
+            kb = kept[f"biases[{l}]"]
+            if kb.size:
+                bias = np.zeros(b.shape)
+                bias[kb] = b[kb]
         biases.append(bias)
     # alive: a hidden unit that can be nonzero; used: one that reaches the output
     L = len(weights)
-    keep = [np.ones(weights[0][1].shape[1], dtype=bool)]
+    keep = [np.ones(weights[0][0].shape[1], dtype=bool)]
     for l in range(L - 1):
-        alive = weights[l][1][:, keep[l]].any(axis=1)
+        w, _, rows, cols = weights[l]
+        alive = np.zeros(w.shape[0], dtype=bool)
+        alive[rows[keep[l][cols]]] = True
         if biases[l] is not None:
             alive |= biases[l] > 0
         keep.append(alive)
-    keep.append(np.ones(weights[-1][1].shape[0], dtype=bool))
+    keep.append(np.ones(weights[-1][0].shape[0], dtype=bool))
     for l in range(L - 1, 0, -1):
-        keep[l] &= weights[l][1][keep[l + 1]].any(axis=0)
+        w, _, rows, cols = weights[l]
+        used = np.zeros(w.shape[1], dtype=bool)
+        used[cols[keep[l + 1][rows]]] = True
+        keep[l] &= used
     out = []
-    for l, ((w, mw), bias) in enumerate(zip(weights, biases)):
-        rows, cols = np.nonzero(mw)
-        csr = sp.csr_matrix((w[rows, cols], (rows, cols)), shape=w.shape)
-        csr = csr[np.flatnonzero(keep[l + 1])][:, np.flatnonzero(keep[l])]
-        out.append((csr, None if bias is None else bias[keep[l + 1]]))
+    for l, ((w, kw, rows, cols), bias) in enumerate(zip(weights, biases)):
+        row_in, col_in = keep[l + 1], keep[l]
+        sel = row_in[rows] & col_in[cols]
+        # new index of each kept unit; kept entries stay in row-major order
+        new_row = np.cumsum(row_in) - 1
+        new_col = np.cumsum(col_in) - 1
+        r = new_row[rows[sel]]
+        n_rows, n_cols = int(row_in.sum()), int(col_in.sum())
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
+        csr = sp.csr_matrix((w.reshape(-1)[kw[sel]], new_col[cols[sel]], indptr),
+                            shape=(n_rows, n_cols))
+        out.append((csr, None if bias is None else bias[row_in]))
     return out
 
 
@@ -312,12 +331,13 @@ def approximation_error(
     else:
         X, _ = check_input(inputs, d0, "inputs")
         given = True
-    # the compacted ticket: ~40 bytes per kept weight (nonzero scan, COO and CSR copies)
-    # plus a temporary of the largest mask; the batched forward passes: 2048 inputs at a
+    # the compacted ticket: ~40 bytes per kept weight (row/column split, selection, CSR)
+    # plus unit flags of the largest layer; the batched forward passes: 2048 inputs at a
     # time, about 25 float64 activations per unit of the widest live layer
     n_kept = ticket.n_kept
-    widest = max(max(m.shape) for m in ticket.masks)
-    check_memory(40 * n_kept + max(m.size for m in ticket.masks)
+    shapes = [p.shape for p in ticket.source.parameters()]
+    widest = max(max(s) for s in shapes)
+    check_memory(40 * n_kept + max(math.prod(s) for s in shapes)
                  + 8 * 25 * 2048 * min(widest, 2 * n_kept + max(target.widths))
                  + 8 * X.shape[0] * (d0 + 2),
                  what="approximation_error: the compacted ticket and the batched forward passes",

@@ -1,4 +1,8 @@
-"""Strong lottery tickets: a fixed random source network and boolean masks over it.
+"""Strong lottery tickets: a fixed random source network and the entries kept from it.
+
+A ticket stores, per source parameter name, the sorted flat indices of the
+entries it keeps (:attr:`Ticket.kept`); dense boolean masks are derived on
+demand (:attr:`Ticket.masks`).
 
 A :class:`Ticket` never changes a weight. The pruned network is ``source * mask``
 (:meth:`Ticket.network`); :meth:`Ticket.forward` evaluates exactly that network
@@ -6,7 +10,8 @@ but stores only the kept weights of sparse layers (scipy CSR), so its cost is
 proportional to the number of kept weights rather than to the source's size.
 
 Tickets are saved to one ``.npz`` file holding the source arrays bit for bit,
-the masks bit-packed and a JSON metadata entry; loading never unpickles.
+the kept indices delta-encoded (format version 2; version-1 files, with bit-packed
+masks, still load) and a JSON metadata entry; loading never unpickles.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import math
 import os
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -27,14 +32,18 @@ from ._memory import check_memory
 from .errors import InputError, ShapeError, SLTHError, format_value
 from .nets.mlp import MLP, check_input
 
-__all__ = ["FORMAT_VERSION", "SPARSE_DENSITY_THRESHOLD", "FrozenParams", "Ticket"]
+__all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "SPARSE_DENSITY_THRESHOLD", "FrozenParams",
+           "Ticket"]
 
 #: Layers whose weight density is below this are evaluated as scipy CSR matrices
 #: by :meth:`Ticket.forward` (``method="auto"``); denser layers as dense matrices.
 SPARSE_DENSITY_THRESHOLD: float = 0.3
 
-#: Version of the ``.npz`` layout written by :meth:`Ticket.save`.
-FORMAT_VERSION: int = 1
+#: Version of the ``.npz`` layout written by :meth:`Ticket.save` (2: kept indices,
+#: delta-encoded; 1: bit-packed masks).
+FORMAT_VERSION: int = 2
+#: Format versions :meth:`Ticket.load` reads.
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
 
 _FORMAT_NAME = "slth.Ticket"
 _META_KEY = "__metadata__"
@@ -166,13 +175,145 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     return view
 
 
+# ---------------------------------------------------------------------- kept entries
+def _flat(p: np.ndarray) -> np.ndarray:
+    """Row-major flat view of ``p`` (a copy only when ``p`` is not C-contiguous)."""
+    return p.reshape(-1)
+
+
+def _check_source(source: Any) -> MLP:
+    if not isinstance(source, MLP):
+        raise InputError(
+            f"`source` must be a slth.nets.MLP; received {format_value(source)} of type "
+            f"{type(source).__name__}"
+        )
+    return source
+
+
+def _kept_from_masks(source: MLP, masks: Any) -> dict[str, np.ndarray]:
+    """Validate one bool mask per source parameter; return its sorted flat kept indices."""
+    params = source.parameters()
+    names = source.parameter_names()
+    if isinstance(masks, np.ndarray) or not isinstance(masks, Sequence):
+        raise InputError(
+            f"`masks` must be a sequence of {len(params)} bool arrays; received "
+            f"{format_value(masks)}"
+        )
+    if len(masks) != len(params):
+        raise ShapeError(
+            f"`masks` must hold one bool array per source parameter ({len(params)}: "
+            f"{', '.join(names)}); received {len(masks)}"
+        )
+    kept: dict[str, np.ndarray] = {}
+    for i, (m, p, name) in enumerate(zip(masks, params, names, strict=True)):
+        arr = m if isinstance(m, np.ndarray) else np.asarray(m)
+        if arr.dtype != np.bool_:
+            raise InputError(
+                f"`masks[{i}]` (for source {name}) must be a bool array; received "
+                f"{format_value(arr)}"
+            )
+        if arr.shape != p.shape:
+            raise ShapeError(
+                f"`masks[{i}]` must have the shape {p.shape} of source {name}; received "
+                f"shape {arr.shape}"
+            )
+        # np.flatnonzero scans in row-major order: the indices come out sorted and unique
+        kept[name] = _readonly(np.flatnonzero(arr).astype(np.int64, copy=False))
+    return kept
+
+
+def _check_kept(source: MLP, kept: Any, *, copy: bool = True) -> dict[str, np.ndarray]:
+    """Validate kept flat indices keyed by ``source.parameter_names()``; return int64 arrays."""
+    params = source.parameters()
+    names = source.parameter_names()
+    if not isinstance(kept, Mapping):
+        raise InputError(
+            f"`kept` must be a mapping from source parameter names ({', '.join(names)}) to "
+            f"sorted flat indices; received {format_value(kept)} of type {type(kept).__name__}"
+        )
+    unknown = [k for k in kept if k not in names]
+    if unknown:
+        raise InputError(
+            f"`kept` keys must be source parameter names ({', '.join(names)}); received "
+            f"unknown {', '.join(repr(k) for k in unknown)}"
+        )
+    missing = [n for n in names if n not in kept]
+    if missing:
+        raise InputError(
+            f"`kept` must hold an index array for every source parameter ({', '.join(names)}; "
+            f"an empty array keeps nothing); missing {', '.join(repr(n) for n in missing)}"
+        )
+    out: dict[str, np.ndarray] = {}
+    for name, p in zip(names, params, strict=True):
+        where = f"`kept[{name!r}]`"
+        v = kept[name]
+        arr = v if isinstance(v, np.ndarray) else np.asarray(v)
+        if arr.size == 0 and arr.dtype.kind == "f" and not isinstance(v, np.ndarray):
+            arr = arr.astype(np.int64)  # an empty list
+        if arr.dtype.kind not in "iu":
+            raise InputError(
+                f"{where} must be an integer array of flat indices into source {name}; "
+                f"received {format_value(arr)}"
+            )
+        if arr.ndim != 1:
+            raise ShapeError(
+                f"{where} must be a 1-D array of flat (row-major) indices into source {name} "
+                f"of shape {p.shape}; received shape {arr.shape}"
+            )
+        if arr.size:
+            lo, hi = arr.min(), arr.max()
+            if lo < 0 or hi >= p.size:
+                bad = lo if lo < 0 else hi
+                raise InputError(
+                    f"{where} must hold flat indices in [0, {p.size - 1}] (source {name} has "
+                    f"shape {p.shape}); received {int(bad)}"
+                )
+        a = arr.astype(np.int64, copy=copy or arr.dtype != np.int64)
+        if a.size > 1:
+            d = np.diff(a)
+            if not np.all(d > 0):
+                k = int(np.flatnonzero(d <= 0)[0])
+                what = "a repeated" if d[k] == 0 else "a decreasing"
+                raise InputError(
+                    f"{where} must be strictly increasing (sorted, no repeats); received "
+                    f"{what} index {int(a[k + 1])} at position {k + 1} after {int(a[k])}"
+                )
+        out[name] = _readonly(a)
+    return out
+
+
+def _delta_encode(idx: np.ndarray) -> np.ndarray:
+    """Gaps of sorted indices (first entry: the first index) in the smallest unsigned dtype."""
+    if idx.size == 0:
+        return np.zeros(0, dtype=np.uint8)
+    d = np.diff(idx, prepend=np.int64(0))
+    top = int(d.max())
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(dt).max:
+            return d.astype(dt)
+    return d.astype(np.uint64)
+
+
+def _delta_decode(d: np.ndarray, fname: str, key: str) -> np.ndarray:
+    """Sorted flat indices from the gaps written by :func:`_delta_encode`."""
+    if d.dtype.kind != "u" or d.ndim != 1:
+        raise InputError(
+            f"`path` {fname!r}: entry {key!r} must hold 1-D unsigned gaps between kept flat "
+            f"indices; received {format_value(d)}"
+        )
+    return np.cumsum(d, dtype=np.int64)
+
+
 # ---------------------------------------------------------------------- ticket
-@dataclass(frozen=True, eq=False, repr=False)
 class Ticket:
-    """A strong lottery ticket: a fixed random source network and masks over it.
+    """A strong lottery ticket: a fixed random source network and the entries kept from it.
 
     The pruned network is ``source * mask`` (:meth:`network`): no weight is
-    ever changed, rescaled or added.
+    ever changed, rescaled or added. The canonical storage is :attr:`kept`:
+    per source parameter name, the sorted flat (row-major) indices of the kept
+    entries, so a ticket costs memory in proportion to what it keeps (8 bytes
+    per kept entry) plus its source. Dense boolean masks (:attr:`masks`,
+    :meth:`mask`) are derived on demand.
 
     Parameters
     ----------
@@ -181,8 +322,9 @@ class Ticket:
     masks : sequence of bool array_like
         One boolean array per entry of ``source.parameters()`` (same order,
         same shapes: ``W_0, b_0, W_1, b_1, ...``, None biases skipped). True
-        keeps the weight. Stored as read-only views (not copied when already
-        ``bool`` arrays).
+        keeps the weight. Converted once to kept indices and not retained
+        (:attr:`masks` re-derives them). To build a ticket without dense masks
+        use :meth:`from_kept`.
     construction : str, default "manual"
         Name of the construction that made the ticket, e.g. ``"pensia2020"``.
     params : mapping, default {}
@@ -213,9 +355,16 @@ class Ticket:
 
     Attributes
     ----------
-    source, masks, construction, params, target_widths, layer_map, weight_errors, bias_errors, \
+    source, construction, params, target_widths, layer_map, weight_errors, bias_errors, \
 target_fingerprint
         As above, validated and stored immutably (tuples, read-only arrays).
+    kept : Mapping[str, numpy.ndarray]
+        Read-only: per name of ``source.parameter_names()`` (``"weights[0]"``,
+        ``"biases[0]"``, ...), the sorted, unique int64 flat indices of the kept
+        entries (read-only arrays).
+    masks : tuple of numpy.ndarray
+        Read-only bool arrays aligned with ``source.parameters()``, derived from
+        :attr:`kept` on first access and cached (see :attr:`masks`).
 
     Raises
     ------
@@ -236,63 +385,108 @@ target_fingerprint
     >>> t = Ticket(src, masks)
     >>> bool(np.allclose(t.forward(np.ones(3)), t.network().forward(np.ones(3))))
     True
+    >>> u = Ticket.from_kept(src, t.kept)
+    >>> all(np.array_equal(a, b) for a, b in zip(u.masks, t.masks))
+    True
     """
 
     source: MLP
-    masks: tuple[np.ndarray, ...]
-    construction: str = "manual"
-    params: Mapping[str, Any] = field(default_factory=dict)
-    target_widths: tuple[int, ...] | None = None
-    layer_map: tuple[tuple[int, ...], ...] | None = None
-    weight_errors: tuple[np.ndarray, ...] | None = None
-    bias_errors: tuple[np.ndarray | None, ...] | None = None
-    target_fingerprint: str | None = None
-    _cache: dict[str, Any] = field(default=None, init=False, repr=False, compare=False)
+    construction: str
+    params: FrozenParams
+    target_widths: tuple[int, ...] | None
+    layer_map: tuple[tuple[int, ...], ...] | None
+    weight_errors: tuple[np.ndarray, ...] | None
+    bias_errors: tuple[np.ndarray | None, ...] | None
+    target_fingerprint: str | None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        source: MLP,
+        masks: Sequence[ArrayLike],
+        construction: str = "manual",
+        params: Mapping[str, Any] | None = None,
+        target_widths: Sequence[int] | None = None,
+        layer_map: Sequence[Sequence[int]] | None = None,
+        weight_errors: Sequence[ArrayLike] | None = None,
+        bias_errors: Sequence[ArrayLike | None] | None = None,
+        target_fingerprint: str | None = None,
+    ) -> None:
+        source = _check_source(source)
+        kept = _kept_from_masks(source, masks)
+        self._init(source, kept, construction, params, target_widths, layer_map,
+                   weight_errors, bias_errors, target_fingerprint)
+
+    @classmethod
+    def from_kept(
+        cls,
+        source: MLP,
+        kept: Mapping[str, ArrayLike],
+        *,
+        construction: str = "manual",
+        params: Mapping[str, Any] | None = None,
+        target_widths: Sequence[int] | None = None,
+        layer_map: Sequence[Sequence[int]] | None = None,
+        weight_errors: Sequence[ArrayLike] | None = None,
+        bias_errors: Sequence[ArrayLike | None] | None = None,
+        target_fingerprint: str | None = None,
+    ) -> Ticket:
+        """A ticket from its kept entries, without dense masks.
+
+        Parameters
+        ----------
+        source : MLP
+            The random network, untouched.
+        kept : mapping of str to integer array_like
+            One entry per name of ``source.parameter_names()`` (``"weights[0]"``,
+            ``"biases[0]"``, ...; an empty array keeps nothing): the flat
+            row-major indices of the kept entries of that parameter, strictly
+            increasing (sorted, no repeats), in ``[0, size)``. Any integer dtype;
+            copied to read-only int64.
+        construction, params, target_widths, layer_map, weight_errors, bias_errors, \
+target_fingerprint
+            As in :class:`Ticket`.
+
+        Returns
+        -------
+        Ticket
+
+        Raises
+        ------
+        InputError
+            ``kept`` is not a mapping, misses a parameter name or holds an
+            unknown one; an index array that is not integer, not strictly
+            increasing or out of range; or invalid metadata (as in :class:`Ticket`).
+        ShapeError
+            An index array that is not 1-D, or metadata of the wrong shape.
+        """
+        return cls._from_kept(source, kept, copy=True, construction=construction, params=params,
+                              target_widths=target_widths, layer_map=layer_map,
+                              weight_errors=weight_errors, bias_errors=bias_errors,
+                              target_fingerprint=target_fingerprint)
+
+    @classmethod
+    def _from_kept(cls, source: MLP, kept: Mapping[str, ArrayLike], *, copy: bool,
+                   **meta: Any) -> Ticket:
+        source = _check_source(source)
+        checked = _check_kept(source, kept, copy=copy)
+        self = cls.__new__(cls)
+        self._init(source, checked, meta["construction"], meta["params"], meta["target_widths"],
+                   meta["layer_map"], meta["weight_errors"], meta["bias_errors"],
+                   meta["target_fingerprint"])
+        return self
+
+    def _init(self, source: MLP, kept: dict[str, np.ndarray], construction: Any, params: Any,
+              tw: Any, lm: Any, we: Any, be: Any, fp: Any) -> None:
         set_ = object.__setattr__
-        source = self.source
-        if not isinstance(source, MLP):
+        set_(self, "source", source)
+        set_(self, "_kept", kept)
+        if not isinstance(construction, str):
             raise InputError(
-                f"`source` must be a slth.nets.MLP; received {format_value(source)} of type "
-                f"{type(source).__name__}"
+                f"`construction` must be a str; received {format_value(construction)}"
             )
-        params = source.parameters()
-        names = source.parameter_names()
-        masks = self.masks
-        if isinstance(masks, np.ndarray) or not isinstance(masks, Sequence):
-            raise InputError(
-                f"`masks` must be a sequence of {len(params)} bool arrays; received "
-                f"{format_value(masks)}"
-            )
-        if len(masks) != len(params):
-            raise ShapeError(
-                f"`masks` must hold one bool array per source parameter ({len(params)}: "
-                f"{', '.join(names)}); received {len(masks)}"
-            )
-        checked = []
-        for i, (m, p, name) in enumerate(zip(masks, params, names, strict=True)):
-            arr = m if isinstance(m, np.ndarray) else np.asarray(m)
-            if arr.dtype != np.bool_:
-                raise InputError(
-                    f"`masks[{i}]` (for source {name}) must be a bool array; received "
-                    f"{format_value(arr)}"
-                )
-            if arr.shape != p.shape:
-                raise ShapeError(
-                    f"`masks[{i}]` must have the shape {p.shape} of source {name}; received "
-                    f"shape {arr.shape}"
-                )
-            checked.append(_readonly(arr))
-        set_(self, "masks", tuple(checked))
+        set_(self, "construction", construction)
+        set_(self, "params", FrozenParams(params))
 
-        if not isinstance(self.construction, str):
-            raise InputError(
-                f"`construction` must be a str; received {format_value(self.construction)}"
-            )
-        set_(self, "params", FrozenParams(self.params))
-
-        tw = self.target_widths
         if tw is not None:
             tw = _check_int_tuple(tw, "target_widths", min_len=2, min_value=1)
             sw = source.widths
@@ -301,10 +495,9 @@ target_fingerprint
                     f"`target_widths` must start with the source input width {sw[0]} and end "
                     f"with its output width {sw[-1]}; received {tw}"
                 )
-            set_(self, "target_widths", tw)
+        set_(self, "target_widths", tw)
         n_target = None if tw is None else len(tw) - 1
 
-        lm = self.layer_map
         if lm is not None:
             if isinstance(lm, (str, bytes)) or not isinstance(lm, Sequence):
                 raise InputError(
@@ -333,11 +526,11 @@ target_fingerprint
                     f"`layer_map` must have one entry per target layer ({n_target}, from "
                     f"`target_widths` {tw}); received {len(out)}"
                 )
-            set_(self, "layer_map", tuple(out))
+            lm = tuple(out)
             if n_target is None:
                 n_target = len(out)
+        set_(self, "layer_map", lm)
 
-        we = self.weight_errors
         if we is not None:
             if isinstance(we, np.ndarray) or not isinstance(we, Sequence):
                 raise InputError(
@@ -357,11 +550,11 @@ target_fingerprint
                         f"layer {l}); received shape {a.shape}"
                     )
                 arrs.append(a)
-            set_(self, "weight_errors", tuple(arrs))
+            we = tuple(arrs)
             if n_target is None:
                 n_target = len(arrs)
+        set_(self, "weight_errors", we)
 
-        be = self.bias_errors
         if be is not None:
             if isinstance(be, np.ndarray) or not isinstance(be, Sequence):
                 raise InputError(
@@ -380,40 +573,148 @@ target_fingerprint
                     continue
                 a = _check_error_array(e, f"bias_errors[{l}]", 1)
                 d_out = tw[l + 1] if tw is not None else None
-                if d_out is None and self.weight_errors is not None:
-                    d_out = self.weight_errors[l].shape[0]
+                if d_out is None and we is not None:
+                    d_out = we[l].shape[0]
                 if d_out is not None and a.shape != (d_out,):
                     raise ShapeError(
                         f"`bias_errors[{l}]` must have shape ({d_out},); received shape "
                         f"{a.shape}"
                     )
                 barrs.append(a)
-            set_(self, "bias_errors", tuple(barrs))
+            be = tuple(barrs)
+        set_(self, "bias_errors", be)
 
-        fp = self.target_fingerprint
         if fp is not None and (not isinstance(fp, str) or not fp.startswith("sha256:")):
             raise InputError(
                 "`target_fingerprint` must be None or a str 'sha256:<hex>' as returned by "
                 f"MLP.fingerprint(); received {format_value(fp)}"
             )
+        set_(self, "target_fingerprint", fp)
+        set_(self, "_cache", {})
 
-        set_(self, "_cache", {"counts": tuple(int(np.count_nonzero(m)) for m in self.masks)})
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Ticket is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Ticket is immutable; cannot delete {name!r}")
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_cache"] = {"counts": self._cache["counts"]}  # drop built operators
+        state["_cache"] = {}  # drop derived masks and built operators
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
             object.__setattr__(self, k, v)
 
+    # ------------------------------------------------------------------ kept entries
+    @property
+    def kept(self) -> Mapping[str, np.ndarray]:
+        """Kept entries: per source parameter name, sorted unique int64 flat indices.
+
+        Keys are ``source.parameter_names()`` in order (``"weights[0]"``,
+        ``"biases[0]"``, ...); flat indices are row-major (``numpy.ravel``
+        order). A read-only mapping of read-only arrays.
+        """
+        return MappingProxyType(self._kept)
+
+    def kept_entries(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The kept flat indices of one source parameter and the source's values there.
+
+        Parameters
+        ----------
+        name : str
+            A name of ``source.parameter_names()``, e.g. ``"weights[0]"``.
+
+        Returns
+        -------
+        flat_indices : numpy.ndarray
+            Read-only sorted int64 flat (row-major) indices (as in :attr:`kept`).
+        values : numpy.ndarray
+            float64, the source's entries at those indices, bit for bit.
+
+        Raises
+        ------
+        InputError
+            ``name`` is not a source parameter name.
+        """
+        idx = self._kept.get(name) if isinstance(name, str) else None
+        if idx is None:
+            raise InputError(
+                f"`name` must be a source parameter name ({', '.join(self._kept)}); received "
+                f"{format_value(name)}"
+            )
+        p = self.source.parameters()[self.source.parameter_names().index(name)]
+        return idx, _flat(p)[idx]
+
+    def mask(self, name: str) -> np.ndarray:
+        """The dense boolean mask of one source parameter, derived from :attr:`kept`.
+
+        Not cached: one byte per entry of the parameter at each call (guarded by
+        the memory budget).
+
+        Parameters
+        ----------
+        name : str
+            A name of ``source.parameter_names()``.
+
+        Returns
+        -------
+        numpy.ndarray
+            A new bool array of the parameter's shape.
+
+        Raises
+        ------
+        InputError
+            ``name`` is not a source parameter name.
+        LimitError
+            The mask would exceed the memory budget.
+        """
+        idx, _ = self.kept_entries(name)
+        p = self.source.parameters()[self.source.parameter_names().index(name)]
+        check_memory(p.size, what=f"Ticket.mask({name!r}): a dense bool mask of {p.size:,} "
+                                  "entries", alternative="read Ticket.kept or Ticket.kept_entries")
+        m = np.zeros(p.shape, dtype=np.bool_)
+        _flat(m)[idx] = True
+        return m
+
+    @property
+    def masks(self) -> tuple[np.ndarray, ...]:
+        """Dense read-only bool masks aligned with ``source.parameters()``.
+
+        Derived from :attr:`kept` on first access and cached on the ticket:
+        **one byte per source entry** (e.g. 53 MB for the 53M-weight source of
+        Pensia et al.'s MNIST setting), against 8 bytes per kept entry for
+        :attr:`kept`. Code that only needs the nonzeros should read :attr:`kept`
+        or :meth:`kept_entries`.
+
+        Raises
+        ------
+        LimitError
+            The masks would exceed the memory budget (:mod:`slth._memory`).
+        """
+        masks = self._cache.get("masks")
+        if masks is None:
+            n = self.source.n_params
+            check_memory(n, what=f"Ticket.masks: dense bool masks ({n:,} source entries, one "
+                                 "byte each)",
+                         alternative="read Ticket.kept or Ticket.kept_entries (the kept "
+                                     "indices), or Ticket.mask(name) for one parameter")
+            out = []
+            for p, idx in zip(self.source.parameters(), self._kept.values(), strict=True):
+                m = np.zeros(p.shape, dtype=np.bool_)
+                _flat(m)[idx] = True
+                out.append(_readonly(m))
+            masks = tuple(out)
+            self._cache["masks"] = masks
+        return masks
+
     # ------------------------------------------------------------------ counts
     @property
     def n_kept(self) -> int:
         """Number of kept entries (weights and biases)."""
-        return sum(self._cache["counts"])
+        return sum(int(k.size) for k in self._kept.values())
 
     @property
     def n_source_params(self) -> int:
@@ -435,13 +736,13 @@ target_fingerprint
         """
         kept = [0] * self.source.depth
         total = [0] * self.source.depth
-        for layer, count, p in zip(
+        for layer, idx, p in zip(
             self.source.parameter_layers(),
-            self._cache["counts"],
+            self._kept.values(),
             self.source.parameters(),
             strict=True,
         ):
-            kept[layer] += count
+            kept[layer] += int(idx.size)
             total[layer] += p.size
         return tuple(k / t for k, t in zip(kept, total, strict=True))
 
@@ -455,9 +756,16 @@ target_fingerprint
             order of the kept positions). They equal the source's entries bit for
             bit: a ticket never changes a weight.
         """
-        return tuple(p[m] for p, m in zip(self.source.parameters(), self.masks, strict=True))
+        return tuple(_flat(p)[idx]
+                     for p, idx in zip(self.source.parameters(), self._kept.values(), strict=True))
 
     # ------------------------------------------------------------------ evaluation
+    def _masked(self, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """``p`` with every entry outside ``idx`` set to +0.0 (a new C-ordered array)."""
+        out = np.zeros(p.shape)
+        _flat(out)[idx] = _flat(p)[idx]
+        return out
+
     def network(self) -> MLP:
         """The pruned network as a dense :class:`MLP`: every source parameter times its mask.
 
@@ -474,41 +782,41 @@ target_fingerprint
                      what="Ticket.network: a dense copy of the source",
                      alternative="use Ticket.forward, which stores only the kept weights")
         return self.source.with_params(
-            [np.where(m, p, 0.0) for p, m in zip(self.source.parameters(), self.masks, strict=True)]
+            [self._masked(p, idx)
+             for p, idx in zip(self.source.parameters(), self._kept.values(), strict=True)]
         )
 
     def _operators(self, method: str) -> list[tuple[Any, np.ndarray | None]]:
         ops = self._cache.get(method)
         if ops is not None:
             return ops
-        # sparse layers: ~20 bytes per kept weight (data, column index, nonzero scan);
+        # sparse layers: ~20 bytes per kept weight (data, column index, row split);
         # dense layers (method="dense" or dense enough): 8 bytes per source weight
         dense_bytes = 8 * self.source.n_params if method == "dense" else 0
         check_memory(20 * self.n_kept + dense_bytes,
                      what=f"Ticket.forward (method={method!r}): the layer operators",
                      alternative="use method='sparse' (or 'auto') and fewer inputs per call")
         ops = []
-        it = iter(zip(self.source.parameters(), self.masks, strict=True))
+        it = iter(zip(self.source.parameters(), self._kept.values(), strict=True))
         for b in self.source.biases:
-            w, mw = next(it)
+            w, kw = next(it)
+            bias = None
             if b is not None:
-                bv, mb = next(it)
-                bias = np.where(mb, bv, 0.0) if mb.any() else None
-            else:
-                bias = None
+                bv, kb = next(it)
+                if kb.size:
+                    bias = self._masked(bv, kb)
             use_sparse = (
                 method == "sparse"
-                or (method == "auto" and np.count_nonzero(mw) < SPARSE_DENSITY_THRESHOLD * mw.size)
+                or (method == "auto" and kw.size < SPARSE_DENSITY_THRESHOLD * w.size)
             )
             if use_sparse:
-                counts = np.count_nonzero(mw, axis=1)
-                indptr = np.zeros(mw.shape[0] + 1, dtype=np.int64)
-                np.cumsum(counts, out=indptr[1:])
-                indices = np.nonzero(mw)[1]
-                data = w[mw]
-                op: Any = sp.csr_matrix((data, indices, indptr), shape=w.shape)
+                # sorted flat indices are row-major: rows ascend, columns ascend within a row
+                rows, cols = np.divmod(kw, w.shape[1])
+                indptr = np.zeros(w.shape[0] + 1, dtype=np.int64)
+                np.cumsum(np.bincount(rows, minlength=w.shape[0]), out=indptr[1:])
+                op: Any = sp.csr_matrix((_flat(w)[kw], cols, indptr), shape=w.shape)
             else:
-                op = np.where(mw, w, 0.0)
+                op = self._masked(w, kw)
             ops.append((op, bias))
         self._cache[method] = ops
         return ops
@@ -569,12 +877,31 @@ target_fingerprint
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the ticket to one ``.npz`` file (``numpy.savez_compressed``).
+        """Write the ticket to one ``.npz`` file (``numpy.savez_compressed``), format version 2.
 
-        The file holds the source arrays bit for bit, the masks bit-packed
-        (``numpy.packbits``), the error arrays, and a JSON metadata entry stored
-        as a uint8 array; nothing is pickled. The file is written at ``path``
-        exactly (no ``.npz`` suffix is appended).
+        Entries of the archive (nothing is pickled; the file is written at
+        ``path`` exactly, no ``.npz`` suffix is appended):
+
+        * ``weights_l``, ``biases_l``: the source arrays bit for bit (float64;
+          ``biases_l`` absent for a None bias);
+        * ``kept_i``: the kept entries of the i-th source parameter (order of
+          ``source.parameter_names()``, recorded in the metadata as
+          ``parameter_names``), **delta-encoded**: ``kept_i[0]`` is the first
+          flat index and ``kept_i[j]`` the gap ``idx[j] - idx[j - 1]`` (>= 1),
+          stored in the smallest of uint8/uint16/uint32/uint64 that holds the
+          largest gap; the indices are ``numpy.cumsum(kept_i, dtype=int64)``;
+        * ``weight_errors_l``, ``bias_errors_l``: the error arrays (float64);
+        * ``__metadata__``: UTF-8 JSON as a uint8 array: ``format``
+          ("slth.Ticket"), ``version`` (2), ``slth_version``, ``construction``,
+          ``params``, ``source_widths``, ``source_biases``, ``parameter_names``,
+          ``parameter_shapes``, ``kept_encoding`` ("delta"), ``kept_counts``,
+          ``target_widths``, ``layer_map``, ``n_weight_errors``, ``bias_errors``
+          (which layers have one), ``target_fingerprint``.
+
+        Version 1 (slth 0.1.0 before kept indices) stored ``masks_i`` as
+        ``numpy.packbits`` of the flattened masks instead of ``kept_i``; it
+        costs one bit per source entry before compression, version 2 about one
+        to four bytes per kept entry. :meth:`load` reads both.
 
         Parameters
         ----------
@@ -587,8 +914,8 @@ target_fingerprint
             arrays[f"weights_{l}"] = w
             if b is not None:
                 arrays[f"biases_{l}"] = b
-        for i, m in enumerate(self.masks):
-            arrays[f"masks_{i}"] = np.packbits(m.ravel())
+        for i, idx in enumerate(self._kept.values()):
+            arrays[f"kept_{i}"] = _delta_encode(idx)
         if self.weight_errors is not None:
             for l, e in enumerate(self.weight_errors):
                 arrays[f"weight_errors_{l}"] = e
@@ -606,7 +933,10 @@ target_fingerprint
             "params": self.params.to_dict(),
             "source_widths": list(src.widths),
             "source_biases": [b is not None for b in src.biases],
-            "mask_shapes": [list(m.shape) for m in self.masks],
+            "parameter_names": list(self._kept),
+            "parameter_shapes": [list(p.shape) for p in src.parameters()],
+            "kept_encoding": "delta",
+            "kept_counts": [int(k.size) for k in self._kept.values()],
             "target_widths": None if self.target_widths is None else list(self.target_widths),
             "layer_map": None if self.layer_map is None else [list(g) for g in self.layer_map],
             "n_weight_errors": None if self.weight_errors is None else len(self.weight_errors),
@@ -622,11 +952,12 @@ target_fingerprint
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Ticket:
-        """Read a ticket written by :meth:`save`.
+        """Read a ticket written by :meth:`save` (format version 2) or by slth's version 1.
 
         Uses ``numpy.load(..., allow_pickle=False)``; every field round-trips
-        exactly (arrays bit for bit, ``params``, None biases, ``layer_map``,
-        error arrays).
+        exactly (arrays bit for bit, kept indices, ``params``, None biases,
+        ``layer_map``, error arrays, ``target_fingerprint``). A version-1 file
+        (packed masks) gives the same ticket as the one that wrote it.
 
         Parameters
         ----------
@@ -640,7 +971,9 @@ target_fingerprint
         Raises
         ------
         InputError
-            The file is not an slth ticket file or is of an unknown format version.
+            The file is not an slth ticket file, is of an unknown format version
+            (the one-line message says how to rebuild the ticket) or holds
+            inconsistent entries.
         """
         fname = os.fspath(path)
         if not os.path.isfile(fname):
@@ -671,11 +1004,23 @@ target_fingerprint
                 meta = json.loads(bytes(f[_META_KEY]).decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise InputError(f"`path` {fname!r}: unreadable ticket metadata: {exc}") from exc
-            if meta.get("format") != _FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
+            if not isinstance(meta, dict) or meta.get("format") != _FORMAT_NAME:
+                fmt = meta.get("format") if isinstance(meta, dict) else None
                 raise InputError(
                     f"`path` must name a {_FORMAT_NAME} file of format version "
-                    f"{FORMAT_VERSION}; {fname!r} has format {meta.get('format')!r} version "
-                    f"{meta.get('version')!r}"
+                    f"{' or '.join(map(str, READABLE_VERSIONS))}; {fname!r} has format {fmt!r}"
+                )
+            version = meta.get("version")
+            if version not in READABLE_VERSIONS:
+                from . import __version__
+
+                raise InputError(
+                    f"`path` {fname!r} is a {_FORMAT_NAME} file of format version {version!r}, "
+                    f"which slth {__version__} cannot read (it reads versions "
+                    f"{', '.join(map(str, READABLE_VERSIONS))}): rebuild the ticket by running "
+                    f"its construction {meta.get('construction', '?')!r} again with the params "
+                    f"recorded in the file, or load it with the slth that wrote it "
+                    f"({meta.get('slth_version', 'unknown')}) and save it from there"
                 )
 
             def get(key: str) -> np.ndarray:
@@ -689,11 +1034,30 @@ target_fingerprint
                 get(f"biases_{l}") if has else None
                 for l, has in enumerate(meta["source_biases"])
             ]
-            masks = []
-            for i, shape in enumerate(meta["mask_shapes"]):
-                n = math.prod(shape)
-                bits = np.unpackbits(get(f"masks_{i}"), count=n).astype(np.bool_)
-                masks.append(bits.reshape(shape))
+            masks: list[np.ndarray] | None = None
+            kept: dict[str, np.ndarray] | None = None
+            if version == 1:
+                masks = []
+                for i, shape in enumerate(meta["mask_shapes"]):
+                    n = math.prod(shape)
+                    bits = np.unpackbits(get(f"masks_{i}"), count=n).astype(np.bool_)
+                    masks.append(bits.reshape(shape))
+            else:
+                if meta.get("kept_encoding") != "delta":
+                    raise InputError(
+                        f"`path` {fname!r}: unknown kept-entry encoding "
+                        f"{meta.get('kept_encoding')!r} (this slth reads 'delta')"
+                    )
+                kept = {}
+                for i, (name, count) in enumerate(
+                        zip(meta["parameter_names"], meta["kept_counts"], strict=True)):
+                    idx = _delta_decode(get(f"kept_{i}"), fname, f"kept_{i}")
+                    if idx.size != count:
+                        raise InputError(
+                            f"`path` {fname!r}: entry 'kept_{i}' holds {idx.size} kept "
+                            f"entries of {name}; the metadata records {count}"
+                        )
+                    kept[name] = idx
             weight_errors = None
             if meta["n_weight_errors"] is not None:
                 weight_errors = tuple(
@@ -708,17 +1072,28 @@ target_fingerprint
         source = MLP(tuple(weights), tuple(biases))
         lm = meta["layer_map"]
         tw = meta["target_widths"]
-        return cls(
-            source,
-            tuple(masks),
-            construction=meta["construction"],
-            params=meta["params"],
-            target_widths=None if tw is None else tuple(tw),
-            layer_map=None if lm is None else tuple(tuple(g) for g in lm),
-            weight_errors=weight_errors,
-            bias_errors=bias_errors,
-            target_fingerprint=meta.get("target_fingerprint"),
-        )
+        fields: dict[str, Any] = {
+            "construction": meta["construction"],
+            "params": meta["params"],
+            "target_widths": None if tw is None else tuple(tw),
+            "layer_map": None if lm is None else tuple(tuple(g) for g in lm),
+            "weight_errors": weight_errors,
+            "bias_errors": bias_errors,
+            "target_fingerprint": meta.get("target_fingerprint"),
+        }
+        if masks is not None:
+            return cls(source, tuple(masks), **fields)
+        assert kept is not None
+        if version == 2 and [list(p.shape) for p in source.parameters()] != meta.get(
+                "parameter_shapes"):
+            raise InputError(
+                f"`path` {fname!r}: the source arrays' shapes differ from the recorded "
+                f"parameter_shapes {meta.get('parameter_shapes')}"
+            )
+        try:
+            return cls._from_kept(source, kept, copy=False, **fields)
+        except SLTHError as exc:
+            raise InputError(f"`path` {fname!r}: inconsistent ticket file: {exc}") from None
 
     # ------------------------------------------------------------------ display
     def summary(self) -> str:

@@ -217,14 +217,16 @@ def test_save_load_round_trip_plain(t):
         assert bits(back.forward(x)) == bits(t.forward(x))
 
 
-def test_save_file_layout_no_pickle_packed_masks(tmp_path):
+def test_save_file_layout_no_pickle_delta_encoded_kept(tmp_path):
     t = random_ticket((40, 300, 5), params={"eps": 0.01, "n": np.int64(21), "w": (1, 2)})
     path = tmp_path / "t.npz"
     t.save(path)
     with np.load(path, allow_pickle=False) as f:
         assert f["__metadata__"].dtype == np.uint8
-        assert f["masks_0"].dtype == np.uint8
-        assert f["masks_0"].size == int(np.ceil(300 * 40 / 8))
+        assert f["kept_0"].dtype.kind == "u"
+        assert f["kept_0"].size == t.kept["weights[0]"].size
+        np.testing.assert_array_equal(np.cumsum(f["kept_0"], dtype=np.int64),
+                                      t.kept["weights[0]"])
         for key in f.files:
             assert f[key].dtype != object
     back = Ticket.load(path)

@@ -114,16 +114,20 @@ def check_ticket(
     src = ticket.source
     for name, p, m, kept in zip(src.parameter_names(), src.parameters(), ticket.masks,
                                 ticket.kept_values()):
-        if kept.tobytes() != p[m].tobytes():
+        idx, values = ticket.kept_entries(name)
+        if kept.tobytes() != p[m].tobytes() or values.tobytes() != p.reshape(-1)[idx].tobytes():
             _fail("mask", f"kept values of source {name} differ from the source's entries")
     if rebuilt is not None:
         for name, p, q in zip(src.parameter_names(), src.parameters(),
                               rebuilt.source.parameters()):
             if p.shape != q.shape or p.tobytes() != q.tobytes():
                 _fail("same seed same bits", f"source {name} differs between two builds")
-        for i, (m, n) in enumerate(zip(ticket.masks, rebuilt.masks)):
-            if not np.array_equal(m, n):
-                _fail("same seed same bits", f"mask {i} differs between two builds")
+        if list(ticket.kept) != list(rebuilt.kept):
+            _fail("same seed same bits", "the two builds keep entries of different parameters")
+        for name in ticket.kept:
+            if not np.array_equal(ticket.kept[name], rebuilt.kept[name]):
+                _fail("same seed same bits", f"kept entries of source {name} differ between "
+                                             "two builds")
     if inputs is None:
         g = np.random.default_rng(rng)
         x = g.standard_normal((32, target.widths[0]))
