@@ -294,6 +294,22 @@ def _delta_encode(idx: np.ndarray) -> np.ndarray:
     return d.astype(np.uint64)
 
 
+def _encode_kept(idx: np.ndarray, size: int) -> tuple[str, np.ndarray]:
+    """The smaller (before compression) of the two file encodings of one parameter's kept set.
+
+    ``"delta"``: :func:`_delta_encode` (1 to 8 bytes per kept entry);
+    ``"bits"``: ``numpy.packbits`` of the flat mask (``ceil(size / 8)`` bytes), used
+    only when it is smaller, i.e. for a dense kept set (so the temporary mask costs
+    at most 8 bytes per kept entry).
+    """
+    gaps = _delta_encode(idx)
+    if (size + 7) // 8 < gaps.nbytes:
+        flat = np.zeros(size, dtype=np.bool_)
+        flat[idx] = True
+        return "bits", np.packbits(flat)
+    return "delta", gaps
+
+
 def _delta_decode(d: np.ndarray, fname: str, key: str) -> np.ndarray:
     """Sorted flat indices from the gaps written by :func:`_delta_encode`."""
     if d.dtype.kind != "u" or d.ndim != 1:
@@ -886,22 +902,27 @@ target_fingerprint
           ``biases_l`` absent for a None bias);
         * ``kept_i``: the kept entries of the i-th source parameter (order of
           ``source.parameter_names()``, recorded in the metadata as
-          ``parameter_names``), **delta-encoded**: ``kept_i[0]`` is the first
-          flat index and ``kept_i[j]`` the gap ``idx[j] - idx[j - 1]`` (>= 1),
-          stored in the smallest of uint8/uint16/uint32/uint64 that holds the
-          largest gap; the indices are ``numpy.cumsum(kept_i, dtype=int64)``;
+          ``parameter_names``), in the smaller (before compression) of two
+          encodings, recorded per parameter in ``kept_encodings``:
+          ``"delta"``: ``kept_i[0]`` is the first flat index and ``kept_i[j]`` the
+          gap ``idx[j] - idx[j - 1]`` (>= 1), stored in the smallest of
+          uint8/uint16/uint32/uint64 that holds the largest gap (the indices are
+          ``numpy.cumsum(kept_i, dtype=int64)``); ``"bits"`` (a dense kept set,
+          where one bit per entry is smaller): ``numpy.packbits`` of the flat
+          mask, as in version 1;
         * ``weight_errors_l``, ``bias_errors_l``: the error arrays (float64);
         * ``__metadata__``: UTF-8 JSON as a uint8 array: ``format``
           ("slth.Ticket"), ``version`` (2), ``slth_version``, ``construction``,
           ``params``, ``source_widths``, ``source_biases``, ``parameter_names``,
-          ``parameter_shapes``, ``kept_encoding`` ("delta"), ``kept_counts``,
+          ``parameter_shapes``, ``kept_encodings``, ``kept_counts``,
           ``target_widths``, ``layer_map``, ``n_weight_errors``, ``bias_errors``
           (which layers have one), ``target_fingerprint``.
 
         Version 1 (slth 0.1.0 before kept indices) stored ``masks_i`` as
         ``numpy.packbits`` of the flattened masks instead of ``kept_i``; it
-        costs one bit per source entry before compression, version 2 about one
-        to four bytes per kept entry. :meth:`load` reads both.
+        costs one bit per source entry before compression whatever is kept,
+        version 2 at most that and about one to four bytes per kept entry for a
+        sparse kept set. :meth:`load` reads both.
 
         Parameters
         ----------
@@ -914,8 +935,10 @@ target_fingerprint
             arrays[f"weights_{l}"] = w
             if b is not None:
                 arrays[f"biases_{l}"] = b
-        for i, idx in enumerate(self._kept.values()):
-            arrays[f"kept_{i}"] = _delta_encode(idx)
+        encodings = []
+        for i, (idx, p) in enumerate(zip(self._kept.values(), src.parameters(), strict=True)):
+            enc, arrays[f"kept_{i}"] = _encode_kept(idx, p.size)
+            encodings.append(enc)
         if self.weight_errors is not None:
             for l, e in enumerate(self.weight_errors):
                 arrays[f"weight_errors_{l}"] = e
@@ -935,7 +958,7 @@ target_fingerprint
             "source_biases": [b is not None for b in src.biases],
             "parameter_names": list(self._kept),
             "parameter_shapes": [list(p.shape) for p in src.parameters()],
-            "kept_encoding": "delta",
+            "kept_encodings": encodings,
             "kept_counts": [int(k.size) for k in self._kept.values()],
             "target_widths": None if self.target_widths is None else list(self.target_widths),
             "layer_map": None if self.layer_map is None else [list(g) for g in self.layer_map],
@@ -1043,15 +1066,22 @@ target_fingerprint
                     bits = np.unpackbits(get(f"masks_{i}"), count=n).astype(np.bool_)
                     masks.append(bits.reshape(shape))
             else:
-                if meta.get("kept_encoding") != "delta":
-                    raise InputError(
-                        f"`path` {fname!r}: unknown kept-entry encoding "
-                        f"{meta.get('kept_encoding')!r} (this slth reads 'delta')"
-                    )
                 kept = {}
-                for i, (name, count) in enumerate(
-                        zip(meta["parameter_names"], meta["kept_counts"], strict=True)):
-                    idx = _delta_decode(get(f"kept_{i}"), fname, f"kept_{i}")
+                for i, (name, count, enc, shape) in enumerate(zip(
+                        meta["parameter_names"], meta["kept_counts"], meta["kept_encodings"],
+                        meta["parameter_shapes"], strict=True)):
+                    raw = get(f"kept_{i}")
+                    if enc == "delta":
+                        idx = _delta_decode(raw, fname, f"kept_{i}")
+                    elif enc == "bits" and raw.dtype == np.uint8 and raw.ndim == 1:
+                        n = math.prod(shape)
+                        idx = np.flatnonzero(np.unpackbits(raw, count=n)).astype(np.int64)
+                    else:
+                        raise InputError(
+                            f"`path` {fname!r}: entry 'kept_{i}' has encoding {enc!r} and "
+                            f"{format_value(raw)}; this slth reads 'delta' (unsigned gaps) and "
+                            "'bits' (uint8 packbits)"
+                        )
                     if idx.size != count:
                         raise InputError(
                             f"`path` {fname!r}: entry 'kept_{i}' holds {idx.size} kept "

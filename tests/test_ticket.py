@@ -218,7 +218,8 @@ def test_save_load_round_trip_plain(t):
 
 
 def test_save_file_layout_no_pickle_delta_encoded_kept(tmp_path):
-    t = random_ticket((40, 300, 5), params={"eps": 0.01, "n": np.int64(21), "w": (1, 2)})
+    t = random_ticket((40, 300, 5), density=0.02,
+                      params={"eps": 0.01, "n": np.int64(21), "w": (1, 2)})
     path = tmp_path / "t.npz"
     t.save(path)
     with np.load(path, allow_pickle=False) as f:

@@ -455,10 +455,23 @@ def test_version_2_layout(tmp_path):
         meta = json.loads(bytes(f["__metadata__"]).decode())
         assert meta["version"] == FORMAT_VERSION == 2 and 1 in READABLE_VERSIONS
         assert meta["parameter_names"] == ["weights[0]", "biases[0]", "weights[1]"]
-        assert meta["kept_encoding"] == "delta" and meta["kept_counts"] == [300, 1, 2]
+        assert meta["kept_encodings"] == ["delta", "delta", "delta"]
+        assert meta["kept_counts"] == [300, 1, 2]
         assert [f[f"kept_{i}"].dtype for i in range(3)] == [np.uint16, np.uint16, np.uint16]
         assert not any(k.startswith("masks_") for k in f.files)
         assert f["kept_0"][0] == 0 and np.all(f["kept_0"][1:] == 401)
+    assert_same_ticket(t, Ticket.load(tmp_path / "t.npz"))
+
+
+def test_dense_kept_sets_are_stored_as_bits(tmp_path):
+    src = MLP([np.zeros((50, 40)), np.zeros((2, 50))], [np.zeros(50), None])
+    gen = np.random.default_rng(0)
+    t = Ticket(src, [gen.random((50, 40)) < 0.5, np.zeros(50, bool), np.ones((2, 50), bool)])
+    t.save(tmp_path / "t.npz")
+    with np.load(tmp_path / "t.npz", allow_pickle=False) as f:
+        meta = json.loads(bytes(f["__metadata__"]).decode())
+        assert meta["kept_encodings"] == ["bits", "delta", "bits"]
+        assert f["kept_0"].dtype == np.uint8 and f["kept_0"].size == 250
     assert_same_ticket(t, Ticket.load(tmp_path / "t.npz"))
 
 
@@ -480,6 +493,8 @@ def test_unknown_version_and_corrupt_files_are_one_line_input_errors(tmp_path):
         Ticket.load(tmp_path / "v3.npz")
     msg = str(info.value)
     assert "\n" not in msg and "version 3" in msg and "rebuild" in msg and "'pensia2020'" in msg
+    with np.load(tmp_path / "t.npz", allow_pickle=False) as f:
+        meta0 = json.loads(bytes(f["__metadata__"]).decode())
     bad_cases = {
         "unsorted": {"kept_0": np.array([3, 0], dtype=np.uint8)},
         "signed": {"kept_0": np.array([1, 2], dtype=np.int64)},
@@ -488,14 +503,19 @@ def test_unknown_version_and_corrupt_files_are_one_line_input_errors(tmp_path):
     for name, upd in bad_cases.items():
         counts = [int(v.size) for v in t.kept.values()]
         counts[0] = int(upd["kept_0"].size)
+        encodings = ["delta", *meta0["kept_encodings"][1:]]
         _rewrite(tmp_path / "t.npz", tmp_path / f"{name}.npz", arrays_update=upd,
-                 meta_update={"kept_counts": counts})
+                 meta_update={"kept_counts": counts, "kept_encodings": encodings})
         with pytest.raises(InputError) as info:
             Ticket.load(tmp_path / f"{name}.npz")
         assert "\n" not in str(info.value) and "`path`" in str(info.value)
     _rewrite(tmp_path / "t.npz", tmp_path / "count.npz", meta_update={"kept_counts": [0] * 6})
     with pytest.raises(InputError, match="records 0"):
         Ticket.load(tmp_path / "count.npz")
+    _rewrite(tmp_path / "t.npz", tmp_path / "enc.npz",
+             meta_update={"kept_encodings": ["zip"] * 6})
+    with pytest.raises(InputError, match="'zip'"):
+        Ticket.load(tmp_path / "enc.npz")
 
 
 def test_pickle_keeps_kept_and_drops_derived_masks():
