@@ -47,7 +47,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -61,6 +61,7 @@ __all__ = [
     "DenseSource",
     "Law",
     "Source",
+    "VirtualMLP",
     "VirtualSource",
     "param_key",
 ]
@@ -566,3 +567,126 @@ class VirtualSource:
     def to_dense(self) -> DenseSource:
         """``DenseSource.draw(spec, law, seed)``: every parameter in memory, the same bits."""
         return DenseSource.draw(self.spec, self.law, self.seed)
+
+
+# ---------------------------------------------------------------------- virtual MLP
+@dataclass(frozen=True, eq=False)
+class VirtualMLP:
+    """A ReLU MLP whose weights live in a :class:`VirtualSource`: shapes now, entries on demand.
+
+    The same architecture attributes as :class:`slth.nets.MLP` (``widths``,
+    ``depth``, ``n_params``, ``has_biases``, ``parameter_names()``,
+    ``parameter_shapes()``, ``parameter_layers()``), but no arrays: entry i of
+    parameter ``"weights[l]"`` (shape ``(d_{l+1}, d_l)``, torch layout) or
+    ``"biases[l]"`` is ``source.entries(name, i)``. A ticket over a virtual MLP
+    costs memory in proportion to what it keeps; :meth:`to_mlp` materialises the
+    dense network (bit for bit :meth:`DenseSource.draw` of the same spec) when it
+    fits the memory budget.
+
+    Parameters
+    ----------
+    source : VirtualSource
+        Its spec must name ``weights[0] .. weights[L-1]`` with chaining shapes and
+        optionally ``biases[l]`` of shape ``(d_{l+1},)``; nothing else.
+
+    Raises
+    ------
+    InputError, ShapeError
+        Another source type, unknown parameter names, shapes that do not chain.
+    """
+
+    source: VirtualSource
+
+    def __post_init__(self) -> None:
+        src = self.source
+        if not isinstance(src, VirtualSource):
+            raise InputError(f"`source` must be a slth.sources.VirtualSource; received "
+                             f"{type(src).__name__}")
+        spec = src.spec
+        L = 0
+        while f"weights[{L}]" in spec:
+            L += 1
+        if L == 0:
+            raise InputError("`source.spec` must name weights[0], weights[1], ...; received "
+                             f"{_names_text(list(spec))}")
+        allowed = {f"weights[{l}]" for l in range(L)} | {f"biases[{l}]" for l in range(L)}
+        extra = [n for n in spec if n not in allowed]
+        if extra:
+            raise InputError(f"`source.spec` may hold only weights[l] and biases[l] for l < {L}; "
+                             f"received {_names_text(extra)}")
+        shapes = [spec[f"weights[{l}]"] for l in range(L)]
+        for l, s in enumerate(shapes):
+            if len(s) != 2:
+                raise ShapeError(f"`weights[{l}]` must be 2-D (d_out, d_in); received shape {s}")
+            if l and s[1] != shapes[l - 1][0]:
+                raise ShapeError(f"`weights[{l}]` must have {shapes[l - 1][0]} columns to follow "
+                                 f"weights[{l - 1}] of shape {shapes[l - 1]}; received {s}")
+            b = spec.get(f"biases[{l}]")
+            if b is not None and tuple(b) != (s[0],):
+                raise ShapeError(f"`biases[{l}]` must have shape ({s[0]},); received {b}")
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Layer widths ``(d_0, ..., d_L)``."""
+        shapes = [self.source.spec[f"weights[{l}]"] for l in range(self.depth)]
+        return (shapes[0][1], *(s[0] for s in shapes))
+
+    @property
+    def depth(self) -> int:
+        """Number of layers L."""
+        L = 0
+        while f"weights[{L}]" in self.source.spec:
+            L += 1
+        return L
+
+    @property
+    def bias_layers(self) -> tuple[bool, ...]:
+        """Per layer, whether it has a bias vector."""
+        return tuple(f"biases[{l}]" in self.source.spec for l in range(self.depth))
+
+    @property
+    def has_biases(self) -> bool:
+        """True when at least one layer has a bias vector."""
+        return any(self.bias_layers)
+
+    def parameter_names(self) -> tuple[str, ...]:
+        """``("weights[0]", "biases[0]", ...)``: the order of :meth:`slth.nets.MLP.parameters`."""
+        out: list[str] = []
+        for l, has in enumerate(self.bias_layers):
+            out.append(f"weights[{l}]")
+            if has:
+                out.append(f"biases[{l}]")
+        return tuple(out)
+
+    def parameter_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Shapes aligned with :meth:`parameter_names`."""
+        return tuple(self.source.spec[n] for n in self.parameter_names())
+
+    def parameter_layers(self) -> tuple[int, ...]:
+        """Layer index of each entry of :meth:`parameter_names`."""
+        out: list[int] = []
+        for l, has in enumerate(self.bias_layers):
+            out += [l, l] if has else [l]
+        return tuple(out)
+
+    @property
+    def n_params(self) -> int:
+        """Total number of entries."""
+        return int(sum(math.prod(s) for s in self.parameter_shapes()))
+
+    def entries(self, name: str, flat_index: IndexLike) -> np.ndarray:
+        """Entries of parameter ``name`` at ``flat_index`` (see :meth:`VirtualSource.entries`)."""
+        return self.source.entries(name, flat_index)
+
+    def to_mlp(self) -> Any:
+        """The dense :class:`slth.nets.MLP` (memory-guarded), bit for bit the virtual entries."""
+        from .nets.mlp import MLP
+
+        dense = self.source.to_dense()
+        return MLP(tuple(dense.dense(f"weights[{l}]") for l in range(self.depth)),
+                   tuple(dense.dense(f"biases[{l}]") if has else None
+                         for l, has in enumerate(self.bias_layers)))
+
+    def __repr__(self) -> str:
+        return (f"VirtualMLP(widths={self.widths}, law={self.source.law!r}, "
+                f"seed={self.source.seed}, n_params={self.n_params})")
