@@ -106,7 +106,7 @@ import scipy.sparse as sp
 from . import _validate
 from .errors import InputError, ShapeError, format_value
 from .nets.mlp import MLP
-from .ticket import Ticket
+from .ticket import Ticket, source_bias_layers
 
 __all__ = [
     "CERTIFY_METHODS",
@@ -199,16 +199,22 @@ def check_radius(radius: Any) -> float:
 def _kept_by_param(ticket: Ticket) -> dict[tuple[str, int], np.ndarray]:
     """The ticket's kept flat indices keyed ``("w", l)`` / ``("b", l)`` (no dense masks)."""
     out: dict[tuple[str, int], np.ndarray] = {}
-    for l, b in enumerate(ticket.source.biases):
+    for l, has_bias in enumerate(source_bias_layers(ticket.source)):
         out[("w", l)] = ticket.kept[f"weights[{l}]"]
-        if b is not None:
+        if has_bias:
             out[("b", l)] = ticket.kept[f"biases[{l}]"]
     return out
 
 
-def _rows_cols(kept: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, column) of the kept flat indices of ``w``, in row-major order (as np.nonzero)."""
-    return np.divmod(kept, w.shape[1])
+def _weight_shape(ticket: Ticket, l: int) -> tuple[int, int]:
+    """``(d_out, d_in)`` of source layer ``l`` (a dense or a virtual source; nothing read)."""
+    sw = ticket.source.widths
+    return sw[l + 1], sw[l]
+
+
+def _rows_cols(kept: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the kept flat indices of a ``shape`` matrix, row-major (as np.nonzero)."""
+    return np.divmod(kept, shape[1])
 
 
 def _pair_layout(units_key: str) -> Callable[[MLP, Ticket], None]:
@@ -233,12 +239,12 @@ def _pair_layout(units_key: str) -> Callable[[MLP, Ticket], None]:
             d_in = target.widths[i]
             bias = target.biases[i] is not None
             m = 2 * units[i] * (d_in + int(bias))
-            A = ticket.source.weights[2 * i]
-            if A.shape[0] != m:
+            A = _weight_shape(ticket, 2 * i)
+            if A[0] != m:
                 raise ShapeError(
                     f"`ticket` claims construction {ticket.construction!r} with {units_key}="
                     f"{units[i]} on target layer {i}, i.e. {m} hidden units; source layer "
-                    f"{2 * i} has {A.shape[0]}"
+                    f"{2 * i} has {A[0]}"
                 )
             rows, cols = _rows_cols(kept[("w", 2 * i)], A)
             block = rows // (2 * units[i])
@@ -268,11 +274,11 @@ def _disjoint_layout(target: MLP, ticket: Ticket) -> None:
         bias = target.biases[i] is not None
         per = 2 * units[i]
         m = per * d_out * (d_in + int(bias))
-        A = ticket.source.weights[2 * i]
-        if A.shape[0] != m:
+        A = _weight_shape(ticket, 2 * i)
+        if A[0] != m:
             raise ShapeError(
                 f"`ticket` claims construction 'malach2020' with k={units[i]} on target layer "
-                f"{i}, i.e. {m} hidden units; source layer {2 * i} has {A.shape[0]}"
+                f"{i}, i.e. {m} hidden units; source layer {2 * i} has {A[0]}"
             )
         rows, cols = _rows_cols(kept[("w", 2 * i)], A)
         col_of_block = (rows // per) % (d_in + int(bias))
@@ -283,7 +289,7 @@ def _disjoint_layout(target: MLP, ticket: Ticket) -> None:
                 f"{i}: hidden unit {int(rows[bad][0])} keeps a weight from input "
                 f"{int(cols[bad][0])}, outside its block"
             )
-        r2, c2 = _rows_cols(kept[("w", 2 * i + 1)], ticket.source.weights[2 * i + 1])
+        r2, c2 = _rows_cols(kept[("w", 2 * i + 1)], _weight_shape(ticket, 2 * i + 1))
         out_of_block = c2 // (per * (d_in + int(bias)))
         bad = out_of_block != r2
         if bad.any():
@@ -348,10 +354,10 @@ def check_structure(target: MLP, ticket: Ticket) -> None:
             )
     kept = _kept_by_param(ticket)
     for i in range(L):
-        A = src.weights[2 * i]
+        A = _weight_shape(ticket, 2 * i)
         rows, _ = _rows_cols(kept[("w", 2 * i)], A)
-        n_in = np.bincount(rows, minlength=A.shape[0])
-        kept_c = np.zeros(A.shape[0], dtype=bool)
+        n_in = np.bincount(rows, minlength=A[0])
+        kept_c = np.zeros(A[0], dtype=bool)
         kc = kept.get(("b", 2 * i))
         if kc is not None:
             kept_c[kc] = True
@@ -403,18 +409,19 @@ class EffectiveLayer:
 
 def _pair(ticket: Ticket, kept: dict[tuple[str, int], np.ndarray], i: int, d_in: int,
           d_out: int) -> EffectiveLayer:
-    src = ticket.source
     s1, s2 = 2 * i, 2 * i + 1
-    A, kA = src.weights[s1], kept[("w", s1)]
-    Bw, kB = src.weights[s2], kept[("w", s2)]
-    m = A.shape[0]
+    # kept indices and values through the ticket (a virtual source computes only those)
+    A = _weight_shape(ticket, s1)
+    kA, a = ticket.kept_entries(f"weights[{s1}]")
+    Bw = _weight_shape(ticket, s2)
+    kB, bw = ticket.kept_entries(f"weights[{s2}]")
+    m = A[0]
     units, inputs = _rows_cols(kA, A)
-    a = A.reshape(-1)[kA]
     pos = a > 0
     Apos = sp.csr_matrix((a[pos], (units[pos], inputs[pos])), shape=(m, d_in))
     Aneg = sp.csr_matrix((-a[~pos], (units[~pos], inputs[~pos])), shape=(m, d_in))
     r, cidx = _rows_cols(kB, Bw)
-    Bs = sp.csr_matrix((Bw.reshape(-1)[kB], (r, cidx)), shape=Bw.shape)
+    Bs = sp.csr_matrix((bw, (r, cidx)), shape=Bw)
     Babs = abs(Bs)
     P = np.asarray((Bs @ Apos).todense())
     N = np.asarray((Bs @ Aneg).todense())
@@ -422,18 +429,18 @@ def _pair(ticket: Ticket, kept: dict[tuple[str, int], np.ndarray], i: int, d_in:
     absN = np.asarray((Babs @ Aneg).todense())
     beta = np.zeros(d_out)
     abs_beta = np.zeros(d_out)
-    c = src.biases[s1]
     kc = kept.get(("b", s1))
-    if c is not None and kc is not None and kc.size:
+    if kc is not None and kc.size:
+        _, c = ticket.kept_entries(f"biases[{s1}]")
         const = np.zeros(m)
-        const[kc] = np.maximum(c[kc], 0.0)
+        const[kc] = np.maximum(c, 0.0)
         beta += np.asarray(Bs @ const).ravel()
         abs_beta += np.asarray(Babs @ const).ravel()
-    b2 = src.biases[s2]
     kb2 = kept.get(("b", s2))
-    if b2 is not None and kb2 is not None and kb2.size:
+    if kb2 is not None and kb2.size:
+        _, b2 = ticket.kept_entries(f"biases[{s2}]")
         kept_b2 = np.zeros(d_out)
-        kept_b2[kb2] = b2[kb2]
+        kept_b2[kb2] = b2
         beta += kept_b2
         abs_beta += np.abs(kept_b2)
     return EffectiveLayer(P, N, beta, absP, absN, abs_beta, int(m))

@@ -25,7 +25,6 @@ source architecture with masked weights (scipy CSR for the kept weights).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +38,7 @@ from ._rng import RNGLike, as_generator
 from .certify import EffectiveLayer, certified_bound, check_pair, check_radius, effective_layers
 from .errors import CertificateError, InputError, ShapeError
 from .nets.mlp import MLP, check_input
-from .ticket import Ticket
+from .ticket import Ticket, source_bias_layers, source_parameter_shapes
 
 __all__ = [
     "EffectiveLayer",
@@ -173,39 +172,41 @@ def _ticket_layers(ticket: Ticket) -> list[tuple[Any, np.ndarray | None]]:
     at the width it really uses.
     """
     src = ticket.source
-    kept = ticket.kept
-    # per layer: the source weight, the (row, column) of its kept entries, its flat indices
-    weights: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    shapes = source_parameter_shapes(src)
+    # per layer: the source weight's shape, its kept values, the (row, column) of its kept
+    # entries (read through Ticket.kept_entries: a virtual source computes only those)
+    weights: list[tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]] = []
     biases: list[np.ndarray | None] = []
-    for l, (w, b) in enumerate(zip(src.weights, src.biases)):
-        kw = kept[f"weights[{l}]"]
-        rows, cols = np.divmod(kw, w.shape[1])
-        weights.append((w, kw, rows, cols))
+    for l, has_bias in enumerate(source_bias_layers(src)):
+        shape = shapes[f"weights[{l}]"]
+        kw, vw = ticket.kept_entries(f"weights[{l}]")
+        rows, cols = np.divmod(kw, shape[1])
+        weights.append((shape, vw, rows, cols))
         bias = None
-        if b is not None:
-            kb = kept[f"biases[{l}]"]
+        if has_bias:
+            kb, vb = ticket.kept_entries(f"biases[{l}]")
             if kb.size:
-                bias = np.zeros(b.shape)
-                bias[kb] = b[kb]
+                bias = np.zeros(shape[0])
+                bias[kb] = vb
         biases.append(bias)
     # alive: a hidden unit that can be nonzero; used: one that reaches the output
     L = len(weights)
-    keep = [np.ones(weights[0][0].shape[1], dtype=bool)]
+    keep = [np.ones(weights[0][0][1], dtype=bool)]
     for l in range(L - 1):
-        w, _, rows, cols = weights[l]
-        alive = np.zeros(w.shape[0], dtype=bool)
+        shape, _, rows, cols = weights[l]
+        alive = np.zeros(shape[0], dtype=bool)
         alive[rows[keep[l][cols]]] = True
         if biases[l] is not None:
             alive |= biases[l] > 0
         keep.append(alive)
-    keep.append(np.ones(weights[-1][0].shape[0], dtype=bool))
+    keep.append(np.ones(weights[-1][0][0], dtype=bool))
     for l in range(L - 1, 0, -1):
-        w, _, rows, cols = weights[l]
-        used = np.zeros(w.shape[1], dtype=bool)
+        shape, _, rows, cols = weights[l]
+        used = np.zeros(shape[1], dtype=bool)
         used[cols[keep[l + 1][rows]]] = True
         keep[l] &= used
     out = []
-    for l, ((w, kw, rows, cols), bias) in enumerate(zip(weights, biases)):
+    for l, ((_, vw, rows, cols), bias) in enumerate(zip(weights, biases)):
         row_in, col_in = keep[l + 1], keep[l]
         sel = row_in[rows] & col_in[cols]
         # new index of each kept unit; kept entries stay in row-major order
@@ -215,7 +216,7 @@ def _ticket_layers(ticket: Ticket) -> list[tuple[Any, np.ndarray | None]]:
         n_rows, n_cols = int(row_in.sum()), int(col_in.sum())
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
-        csr = sp.csr_matrix((w.reshape(-1)[kw[sel]], new_col[cols[sel]], indptr),
+        csr = sp.csr_matrix((vw[sel], new_col[cols[sel]], indptr),
                             shape=(n_rows, n_cols))
         out.append((csr, None if bias is None else bias[row_in]))
     return out
@@ -335,9 +336,9 @@ def approximation_error(
     # plus unit flags of the largest layer; the batched forward passes: 2048 inputs at a
     # time, about 25 float64 activations per unit of the widest live layer
     n_kept = ticket.n_kept
-    shapes = [p.shape for p in ticket.source.parameters()]
-    widest = max(max(s) for s in shapes)
-    check_memory(40 * n_kept + max(math.prod(s) for s in shapes)
+    sw = ticket.source.widths
+    widest = max(sw)
+    check_memory(40 * n_kept + 8 * sum(sw)
                  + 8 * 25 * 2048 * min(widest, 2 * n_kept + max(target.widths))
                  + 8 * X.shape[0] * (d0 + 2),
                  what="approximation_error: the compacted ticket and the batched forward passes",

@@ -9,9 +9,17 @@ A :class:`Ticket` never changes a weight. The pruned network is ``source * mask`
 but stores only the kept weights of sparse layers (scipy CSR), so its cost is
 proportional to the number of kept weights rather than to the source's size.
 
-Tickets are saved to one ``.npz`` file holding the source arrays bit for bit,
-the kept indices delta-encoded (format version 2; version-1 files, with bit-packed
-masks, still load) and a JSON metadata entry; loading never unpickles.
+The source is a dense :class:`slth.nets.MLP` or a :class:`slth.sources.VirtualMLP`
+(entries computed on demand from a counter-based generator: a source of 10^9
+weights costs nothing until read). Everything a ticket computes reads the kept
+values through :meth:`Ticket.kept_entries`, so a virtual-source ticket costs memory
+in proportion to what it keeps; :attr:`Ticket.masks` and :meth:`Ticket.network`
+are dense and memory-guarded.
+
+Tickets are saved to one ``.npz`` file holding the source arrays bit for bit (or,
+for a virtual source, its spec, law and seed), the kept indices
+delta-encoded (format version 2; version-1 files, with bit-packed masks, still
+load) and a JSON metadata entry; loading never unpickles.
 """
 
 from __future__ import annotations
@@ -31,19 +39,34 @@ from numpy.typing import ArrayLike
 from ._memory import check_memory
 from .errors import InputError, ShapeError, SLTHError, format_value
 from .nets.mlp import MLP, check_input
+from .sources import VirtualMLP, VirtualSource
 
-__all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "SPARSE_DENSITY_THRESHOLD", "FrozenParams",
-           "Ticket"]
+__all__ = [
+    "FORMAT_VERSION",
+    "READABLE_VERSIONS",
+    "SPARSE_DENSITY_THRESHOLD",
+    "FrozenParams",
+    "SourceMLP",
+    "Ticket",
+    "source_bias_layers",
+    "source_parameter_shapes",
+]
 
 #: Layers whose weight density is below this are evaluated as scipy CSR matrices
 #: by :meth:`Ticket.forward` (``method="auto"``); denser layers as dense matrices.
 SPARSE_DENSITY_THRESHOLD: float = 0.3
 
-#: Version of the ``.npz`` layout written by :meth:`Ticket.save` (2: kept indices,
-#: delta-encoded; 1: bit-packed masks).
+#: Version of the ``.npz`` layout written by :meth:`Ticket.save` for a ticket over a
+#: dense source (2: kept indices, delta-encoded; 1: bit-packed masks).
 FORMAT_VERSION: int = 2
-#: Format versions :meth:`Ticket.load` reads.
+#: Format versions :meth:`Ticket.load` reads. A ticket over a
+#: :class:`slth.sources.VirtualMLP` is a version-2 file whose metadata ``source``
+#: records the virtual source (spec, law, seed) in place of the source arrays.
 READABLE_VERSIONS: tuple[int, ...] = (1, 2)
+
+#: What a ticket's source may be: a dense :class:`slth.nets.MLP` or a
+#: :class:`slth.sources.VirtualMLP` (entries computed on demand).
+SourceMLP = MLP | VirtualMLP
 
 _FORMAT_NAME = "slth.Ticket"
 _META_KEY = "__metadata__"
@@ -181,13 +204,34 @@ def _flat(p: np.ndarray) -> np.ndarray:
     return p.reshape(-1)
 
 
-def _check_source(source: Any) -> MLP:
-    if not isinstance(source, MLP):
-        raise InputError(
-            f"`source` must be a slth.nets.MLP; received {format_value(source)} of type "
-            f"{type(source).__name__}"
-        )
-    return source
+def _check_source(source: Any, *, virtual: bool = False) -> Any:
+    if isinstance(source, MLP) or (virtual and isinstance(source, VirtualMLP)):
+        return source
+    kinds = "a slth.nets.MLP or a slth.sources.VirtualMLP" if virtual else "a slth.nets.MLP"
+    hint = "" if virtual else " (a VirtualMLP source: use Ticket.from_kept)"
+    raise InputError(
+        f"`source` must be {kinds}{hint}; received {format_value(source)} of type "
+        f"{type(source).__name__}"
+    )
+
+
+def source_parameter_shapes(source: SourceMLP) -> dict[str, tuple[int, ...]]:
+    """Shape of every parameter of a ticket source, keyed by ``source.parameter_names()``.
+
+    Works for a dense :class:`slth.nets.MLP` and for a :class:`slth.sources.VirtualMLP`
+    (no entry is read).
+    """
+    if isinstance(source, VirtualMLP):
+        return dict(zip(source.parameter_names(), source.parameter_shapes(), strict=True))
+    return {n: tuple(p.shape)
+            for n, p in zip(source.parameter_names(), source.parameters(), strict=True)}
+
+
+def source_bias_layers(source: SourceMLP) -> tuple[bool, ...]:
+    """Per source layer, whether it has a bias (``MLP.biases[l] is not None``)."""
+    if isinstance(source, VirtualMLP):
+        return source.bias_layers
+    return tuple(b is not None for b in source.biases)
 
 
 def _kept_from_masks(source: MLP, masks: Any) -> dict[str, np.ndarray]:
@@ -222,10 +266,10 @@ def _kept_from_masks(source: MLP, masks: Any) -> dict[str, np.ndarray]:
     return kept
 
 
-def _check_kept(source: MLP, kept: Any, *, copy: bool = True) -> dict[str, np.ndarray]:
+def _check_kept(source: SourceMLP, kept: Any, *, copy: bool = True) -> dict[str, np.ndarray]:
     """Validate kept flat indices keyed by ``source.parameter_names()``; return int64 arrays."""
-    params = source.parameters()
-    names = source.parameter_names()
+    shapes = source_parameter_shapes(source)
+    names = tuple(shapes)
     if not isinstance(kept, Mapping):
         raise InputError(
             f"`kept` must be a mapping from source parameter names ({', '.join(names)}) to "
@@ -244,7 +288,8 @@ def _check_kept(source: MLP, kept: Any, *, copy: bool = True) -> dict[str, np.nd
             f"an empty array keeps nothing); missing {', '.join(repr(n) for n in missing)}"
         )
     out: dict[str, np.ndarray] = {}
-    for name, p in zip(names, params, strict=True):
+    for name, shape in shapes.items():
+        size = math.prod(shape)
         where = f"`kept[{name!r}]`"
         v = kept[name]
         arr = v if isinstance(v, np.ndarray) else np.asarray(v)
@@ -258,15 +303,15 @@ def _check_kept(source: MLP, kept: Any, *, copy: bool = True) -> dict[str, np.nd
         if arr.ndim != 1:
             raise ShapeError(
                 f"{where} must be a 1-D array of flat (row-major) indices into source {name} "
-                f"of shape {p.shape}; received shape {arr.shape}"
+                f"of shape {shape}; received shape {arr.shape}"
             )
         if arr.size:
             lo, hi = arr.min(), arr.max()
-            if lo < 0 or hi >= p.size:
+            if lo < 0 or hi >= size:
                 bad = lo if lo < 0 else hi
                 raise InputError(
-                    f"{where} must hold flat indices in [0, {p.size - 1}] (source {name} has "
-                    f"shape {p.shape}); received {int(bad)}"
+                    f"{where} must hold flat indices in [0, {size - 1}] (source {name} has "
+                    f"shape {shape}); received {int(bad)}"
                 )
         a = arr.astype(np.int64, copy=copy or arr.dtype != np.int64)
         if a.size > 1:
@@ -406,7 +451,7 @@ target_fingerprint
     True
     """
 
-    source: MLP
+    source: SourceMLP
     construction: str
     params: FrozenParams
     target_widths: tuple[int, ...] | None
@@ -435,7 +480,7 @@ target_fingerprint
     @classmethod
     def from_kept(
         cls,
-        source: MLP,
+        source: SourceMLP,
         kept: Mapping[str, ArrayLike],
         *,
         construction: str = "manual",
@@ -450,8 +495,11 @@ target_fingerprint
 
         Parameters
         ----------
-        source : MLP
-            The random network, untouched.
+        source : MLP or VirtualMLP
+            The random network, untouched. A :class:`slth.sources.VirtualMLP`
+            (entries computed on demand) makes the ticket cost memory in
+            proportion to what it keeps, whatever the source's size: only the
+            kept entries are ever read (:meth:`kept_entries`).
         kept : mapping of str to integer array_like
             One entry per name of ``source.parameter_names()`` (``"weights[0]"``,
             ``"biases[0]"``, ...; an empty array keeps nothing): the flat
@@ -481,9 +529,9 @@ target_fingerprint
                               target_fingerprint=target_fingerprint)
 
     @classmethod
-    def _from_kept(cls, source: MLP, kept: Mapping[str, ArrayLike], *, copy: bool,
+    def _from_kept(cls, source: SourceMLP, kept: Mapping[str, ArrayLike], *, copy: bool,
                    **meta: Any) -> Ticket:
-        source = _check_source(source)
+        source = _check_source(source, virtual=True)
         checked = _check_kept(source, kept, copy=copy)
         self = cls.__new__(cls)
         self._init(source, checked, meta["construction"], meta["params"], meta["target_widths"],
@@ -491,7 +539,7 @@ target_fingerprint
                    meta["target_fingerprint"])
         return self
 
-    def _init(self, source: MLP, kept: dict[str, np.ndarray], construction: Any, params: Any,
+    def _init(self, source: SourceMLP, kept: dict[str, np.ndarray], construction: Any, params: Any,
               tw: Any, lm: Any, we: Any, be: Any, fp: Any) -> None:
         set_ = object.__setattr__
         set_(self, "source", source)
@@ -648,7 +696,10 @@ target_fingerprint
         flat_indices : numpy.ndarray
             Read-only sorted int64 flat (row-major) indices (as in :attr:`kept`).
         values : numpy.ndarray
-            float64, the source's entries at those indices, bit for bit.
+            float64, the source's entries at those indices, bit for bit. For a
+            dense source a new array gathered from it; for a virtual source
+            computed once with ``source.entries(name, idx)`` and cached on the
+            ticket (read-only; 8 bytes per kept entry).
 
         Raises
         ------
@@ -661,8 +712,27 @@ target_fingerprint
                 f"`name` must be a source parameter name ({', '.join(self._kept)}); received "
                 f"{format_value(name)}"
             )
-        p = self.source.parameters()[self.source.parameter_names().index(name)]
+        src = self.source
+        if isinstance(src, VirtualMLP):
+            cache = self._cache.setdefault("values", {})
+            vals = cache.get(name)
+            if vals is None:
+                vals = cache[name] = _readonly(np.asarray(src.entries(name, idx),
+                                                          dtype=np.float64))
+            return idx, vals
+        p = src.parameters()[src.parameter_names().index(name)]
         return idx, _flat(p)[idx]
+
+    @property
+    def is_virtual(self) -> bool:
+        """True when the source is a :class:`slth.sources.VirtualMLP` (entries on demand)."""
+        return isinstance(self.source, VirtualMLP)
+
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = self._cache.get("shapes")
+        if shapes is None:
+            shapes = self._cache["shapes"] = source_parameter_shapes(self.source)
+        return shapes
 
     def mask(self, name: str) -> np.ndarray:
         """The dense boolean mask of one source parameter, derived from :attr:`kept`.
@@ -687,11 +757,17 @@ target_fingerprint
         LimitError
             The mask would exceed the memory budget.
         """
-        idx, _ = self.kept_entries(name)
-        p = self.source.parameters()[self.source.parameter_names().index(name)]
-        check_memory(p.size, what=f"Ticket.mask({name!r}): a dense bool mask of {p.size:,} "
-                                  "entries", alternative="read Ticket.kept or Ticket.kept_entries")
-        m = np.zeros(p.shape, dtype=np.bool_)
+        idx = self._kept.get(name) if isinstance(name, str) else None
+        if idx is None:
+            raise InputError(
+                f"`name` must be a source parameter name ({', '.join(self._kept)}); received "
+                f"{format_value(name)}"
+            )
+        shape = self._shapes()[name]
+        size = math.prod(shape)
+        check_memory(size, what=f"Ticket.mask({name!r}): a dense bool mask of {size:,} "
+                                "entries", alternative="read Ticket.kept or Ticket.kept_entries")
+        m = np.zeros(shape, dtype=np.bool_)
         _flat(m)[idx] = True
         return m
 
@@ -718,8 +794,8 @@ target_fingerprint
                          alternative="read Ticket.kept or Ticket.kept_entries (the kept "
                                      "indices), or Ticket.mask(name) for one parameter")
             out = []
-            for p, idx in zip(self.source.parameters(), self._kept.values(), strict=True):
-                m = np.zeros(p.shape, dtype=np.bool_)
+            for shape, idx in zip(self._shapes().values(), self._kept.values(), strict=True):
+                m = np.zeros(shape, dtype=np.bool_)
                 _flat(m)[idx] = True
                 out.append(_readonly(m))
             masks = tuple(out)
@@ -752,14 +828,14 @@ target_fingerprint
         """
         kept = [0] * self.source.depth
         total = [0] * self.source.depth
-        for layer, idx, p in zip(
+        for layer, idx, shape in zip(
             self.source.parameter_layers(),
             self._kept.values(),
-            self.source.parameters(),
+            self._shapes().values(),
             strict=True,
         ):
             kept[layer] += int(idx.size)
-            total[layer] += p.size
+            total[layer] += math.prod(shape)
         return tuple(k / t for k, t in zip(kept, total, strict=True))
 
     def kept_values(self) -> tuple[np.ndarray, ...]:
@@ -772,14 +848,14 @@ target_fingerprint
             order of the kept positions). They equal the source's entries bit for
             bit: a ticket never changes a weight.
         """
-        return tuple(_flat(p)[idx]
-                     for p, idx in zip(self.source.parameters(), self._kept.values(), strict=True))
+        return tuple(self.kept_entries(name)[1] for name in self._kept)
 
     # ------------------------------------------------------------------ evaluation
-    def _masked(self, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """``p`` with every entry outside ``idx`` set to +0.0 (a new C-ordered array)."""
-        out = np.zeros(p.shape)
-        _flat(out)[idx] = _flat(p)[idx]
+    def _masked(self, name: str) -> np.ndarray:
+        """Source parameter ``name`` with every entry not kept set to +0.0 (a new C array)."""
+        idx, vals = self.kept_entries(name)
+        out = np.zeros(self._shapes()[name])
+        _flat(out)[idx] = vals
         return out
 
     def network(self) -> MLP:
@@ -791,16 +867,26 @@ target_fingerprint
         -------
         MLP
             A new network of the source's architecture (dense storage: memory
-            of the full source).
+            of the full source, also for a virtual source, whose kept entries
+            are scattered into zeros; no other entry is computed).
+
+        Raises
+        ------
+        LimitError
+            The dense network would exceed the memory budget.
         """
         # a dense copy of every source array (float64), plus one temporary of the largest
-        check_memory(8 * self.source.n_params + 8 * max(p.size for p in self.source.parameters()),
-                     what="Ticket.network: a dense copy of the source",
+        sizes = [math.prod(s) for s in self._shapes().values()]
+        check_memory(8 * sum(sizes) + 8 * max(sizes),
+                     what=f"Ticket.network: a dense float64 copy of the source "
+                          f"({sum(sizes):,} entries)",
                      alternative="use Ticket.forward, which stores only the kept weights")
-        return self.source.with_params(
-            [self._masked(p, idx)
-             for p, idx in zip(self.source.parameters(), self._kept.values(), strict=True)]
-        )
+        params = {name: self._masked(name) for name in self._kept}
+        if isinstance(self.source, MLP):
+            return self.source.with_params(list(params.values()))
+        bl = source_bias_layers(self.source)
+        return MLP(tuple(params[f"weights[{l}]"] for l in range(len(bl))),
+                   tuple(params[f"biases[{l}]"] if has else None for l, has in enumerate(bl)))
 
     def _operators(self, method: str) -> list[tuple[Any, np.ndarray | None]]:
         ops = self._cache.get(method)
@@ -813,26 +899,27 @@ target_fingerprint
                      what=f"Ticket.forward (method={method!r}): the layer operators",
                      alternative="use method='sparse' (or 'auto') and fewer inputs per call")
         ops = []
-        it = iter(zip(self.source.parameters(), self._kept.values(), strict=True))
-        for b in self.source.biases:
-            w, kw = next(it)
+        shapes = self._shapes()
+        for l, has_bias in enumerate(source_bias_layers(self.source)):
+            wname = f"weights[{l}]"
+            shape = shapes[wname]
+            kw = self._kept[wname]
             bias = None
-            if b is not None:
-                bv, kb = next(it)
-                if kb.size:
-                    bias = self._masked(bv, kb)
+            if has_bias and self._kept[f"biases[{l}]"].size:
+                bias = self._masked(f"biases[{l}]")
             use_sparse = (
                 method == "sparse"
-                or (method == "auto" and kw.size < SPARSE_DENSITY_THRESHOLD * w.size)
+                or (method == "auto" and kw.size < SPARSE_DENSITY_THRESHOLD * math.prod(shape))
             )
             if use_sparse:
                 # sorted flat indices are row-major: rows ascend, columns ascend within a row
-                rows, cols = np.divmod(kw, w.shape[1])
-                indptr = np.zeros(w.shape[0] + 1, dtype=np.int64)
-                np.cumsum(np.bincount(rows, minlength=w.shape[0]), out=indptr[1:])
-                op: Any = sp.csr_matrix((_flat(w)[kw], cols, indptr), shape=w.shape)
+                _, vals = self.kept_entries(wname)
+                rows, cols = np.divmod(kw, shape[1])
+                indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+                np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+                op: Any = sp.csr_matrix((vals, cols, indptr), shape=shape)
             else:
-                op = self._masked(w, kw)
+                op = self._masked(wname)
             ops.append((op, bias))
         self._cache[method] = ops
         return ops
@@ -918,6 +1005,17 @@ target_fingerprint
           ``target_widths``, ``layer_map``, ``n_weight_errors``, ``bias_errors``
           (which layers have one), ``target_fingerprint``.
 
+        The metadata's ``source`` says what the source is: ``{"kind": "dense"}``
+        (the arrays above; a file without ``source`` is dense too) or, for a
+        ticket over a :class:`slth.sources.VirtualMLP`, the same entries and
+        metadata without ``weights_l``/``biases_l`` (no source array is
+        written or computed) and ``source`` holding
+        ``{"kind": "virtual", "spec": [[name, shape], ...], "law": ...,
+        "seed": ...}`` (the :class:`slth.sources.VirtualSource`, spec in its
+        order). The file costs about one to four bytes per kept entry whatever
+        the source's size, and reloads to the same entries bit for bit (they
+        are a pure function of spec, law and seed).
+
         Version 1 (slth 0.1.0 before kept indices) stored ``masks_i`` as
         ``numpy.packbits`` of the flattened masks instead of ``kept_i``; it
         costs one bit per source entry before compression whatever is kept,
@@ -930,14 +1028,16 @@ target_fingerprint
             Destination file; overwritten if it exists.
         """
         src = self.source
+        shapes = self._shapes()
         arrays: dict[str, np.ndarray] = {}
-        for l, (w, b) in enumerate(zip(src.weights, src.biases, strict=True)):
-            arrays[f"weights_{l}"] = w
-            if b is not None:
-                arrays[f"biases_{l}"] = b
+        if not self.is_virtual:
+            for l, (w, b) in enumerate(zip(src.weights, src.biases, strict=True)):
+                arrays[f"weights_{l}"] = w
+                if b is not None:
+                    arrays[f"biases_{l}"] = b
         encodings = []
-        for i, (idx, p) in enumerate(zip(self._kept.values(), src.parameters(), strict=True)):
-            enc, arrays[f"kept_{i}"] = _encode_kept(idx, p.size)
+        for i, (idx, shape) in enumerate(zip(self._kept.values(), shapes.values(), strict=True)):
+            enc, arrays[f"kept_{i}"] = _encode_kept(idx, math.prod(shape))
             encodings.append(enc)
         if self.weight_errors is not None:
             for l, e in enumerate(self.weight_errors):
@@ -948,16 +1048,16 @@ target_fingerprint
                     arrays[f"bias_errors_{l}"] = e
         from . import __version__
 
-        meta = {
+        meta: dict[str, Any] = {
             "format": _FORMAT_NAME,
             "version": FORMAT_VERSION,
             "slth_version": __version__,
             "construction": self.construction,
             "params": self.params.to_dict(),
             "source_widths": list(src.widths),
-            "source_biases": [b is not None for b in src.biases],
+            "source_biases": list(source_bias_layers(src)),
             "parameter_names": list(self._kept),
-            "parameter_shapes": [list(p.shape) for p in src.parameters()],
+            "parameter_shapes": [list(s) for s in shapes.values()],
             "kept_encodings": encodings,
             "kept_counts": [int(k.size) for k in self._kept.values()],
             "target_widths": None if self.target_widths is None else list(self.target_widths),
@@ -968,6 +1068,16 @@ target_fingerprint
             ),
             "target_fingerprint": self.target_fingerprint,
         }
+        if self.is_virtual:
+            vs = src.source
+            meta["source"] = {
+                "kind": "virtual",
+                "spec": [[name, list(shape)] for name, shape in vs.spec.items()],
+                "law": vs.law,
+                "seed": int(vs.seed),
+            }
+        else:
+            meta["source"] = {"kind": "dense"}
         text = json.dumps(meta, allow_nan=True)
         arrays[_META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         with open(os.fspath(path), "wb") as fh:
@@ -1052,11 +1162,23 @@ target_fingerprint
                 return f[key]
 
             depth = len(meta["source_widths"]) - 1
-            weights = [get(f"weights_{l}") for l in range(depth)]
-            biases = [
-                get(f"biases_{l}") if has else None
-                for l, has in enumerate(meta["source_biases"])
-            ]
+            source: Any
+            kind = meta.get("source", {"kind": "dense"})
+            kind = kind.get("kind") if isinstance(kind, dict) else kind
+            if version == 2 and kind == "virtual":
+                source = cls._read_virtual_source(meta, fname)
+            elif kind != "dense":
+                raise InputError(
+                    f"`path` {fname!r}: the metadata's source kind must be 'dense' or "
+                    f"'virtual'; received {format_value(kind)}"
+                )
+            else:
+                weights = [get(f"weights_{l}") for l in range(depth)]
+                biases = [
+                    get(f"biases_{l}") if has else None
+                    for l, has in enumerate(meta["source_biases"])
+                ]
+                source = MLP(tuple(weights), tuple(biases))
             masks: list[np.ndarray] | None = None
             kept: dict[str, np.ndarray] | None = None
             if version == 1:
@@ -1099,7 +1221,6 @@ target_fingerprint
                     get(f"bias_errors_{l}") if has else None
                     for l, has in enumerate(meta["bias_errors"])
                 )
-        source = MLP(tuple(weights), tuple(biases))
         lm = meta["layer_map"]
         tw = meta["target_widths"]
         fields: dict[str, Any] = {
@@ -1114,16 +1235,50 @@ target_fingerprint
         if masks is not None:
             return cls(source, tuple(masks), **fields)
         assert kept is not None
-        if version == 2 and [list(p.shape) for p in source.parameters()] != meta.get(
-                "parameter_shapes"):
+        if [list(s) for s in source_parameter_shapes(source).values()] != meta.get(
+                "parameter_shapes") or list(source.parameter_names()) != meta.get(
+                "parameter_names"):
             raise InputError(
-                f"`path` {fname!r}: the source arrays' shapes differ from the recorded "
-                f"parameter_shapes {meta.get('parameter_shapes')}"
+                f"`path` {fname!r}: the source's parameters differ from the recorded "
+                f"parameter_names {meta.get('parameter_names')} and parameter_shapes "
+                f"{meta.get('parameter_shapes')}"
             )
         try:
             return cls._from_kept(source, kept, copy=False, **fields)
         except SLTHError as exc:
             raise InputError(f"`path` {fname!r}: inconsistent ticket file: {exc}") from None
+
+    @staticmethod
+    def _read_virtual_source(meta: dict[str, Any], fname: str) -> VirtualMLP:
+        """The :class:`VirtualMLP` recorded in a virtual-source file's metadata."""
+        info = meta.get("source")
+        ok = (isinstance(info, dict) and info.get("kind") == "virtual"
+              and isinstance(info.get("spec"), list) and isinstance(info.get("law"), str)
+              and isinstance(info.get("seed"), int) and not isinstance(info.get("seed"), bool))
+        if ok:
+            try:
+                spec = {str(name): tuple(shape) for name, shape in info["spec"]}
+                ok = len(spec) == len(info["spec"])
+            except (TypeError, ValueError):
+                ok = False
+        if not ok:
+            raise InputError(
+                f"`path` {fname!r}: a virtual-source ticket file must record its source as "
+                "{'kind': 'virtual', 'spec': [[name, shape], ...], 'law': str, 'seed': int}; "
+                f"received {format_value(info)}"
+            )
+        try:
+            vmlp = VirtualMLP(VirtualSource(spec, info["law"], info["seed"]))
+        except SLTHError as exc:
+            raise InputError(f"`path` {fname!r}: invalid virtual source: {exc}") from None
+        if list(vmlp.widths) != meta["source_widths"] or list(vmlp.bias_layers) != meta[
+                "source_biases"]:
+            raise InputError(
+                f"`path` {fname!r}: the virtual source's widths {vmlp.widths} and biases "
+                f"{vmlp.bias_layers} differ from the recorded source_widths "
+                f"{meta['source_widths']} and source_biases {meta['source_biases']}"
+            )
+        return vmlp
 
     # ------------------------------------------------------------------ display
     def summary(self) -> str:
@@ -1136,8 +1291,8 @@ target_fingerprint
         parts = [
             f"Ticket from construction {self.construction!r}: keeps {self.n_kept:,} of "
             f"{self.n_source_params:,} source parameters (density {self.density:.4g}, "
-            f"sparsity {1 - self.density:.4g}) of a source MLP with widths "
-            f"{self.source.widths}"
+            f"sparsity {1 - self.density:.4g}) of a "
+            f"{self._source_words()} with widths {self.source.widths}"
             f"{' and biases' if self.source.has_biases else ''}."
         ]
         dens = ", ".join(f"{d:.3g}" for d in self.layer_density())
@@ -1157,6 +1312,12 @@ target_fingerprint
             items = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
             parts.append(f"Parameters: {items}.")
         return " ".join(parts)
+
+    def _source_words(self) -> str:
+        if self.is_virtual:
+            vs = self.source.source
+            return f"virtual source MLP (law {vs.law!r}, seed {vs.seed}, entries on demand)"
+        return "source MLP"
 
     def __repr__(self) -> str:
         return (

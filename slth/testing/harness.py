@@ -39,10 +39,11 @@ from typing import Any
 import numpy as np
 
 from ..certify import certified_bound, check_structure, effective_layers
-from ..errors import InputError, SLTHError
+from ..errors import InputError, LimitError, SLTHError
 from ..evaluate import approximation_error
 from ..nets.mlp import MLP
-from ..ticket import Ticket
+from ..sources import VirtualMLP
+from ..ticket import Ticket, source_bias_layers, source_parameter_shapes
 
 __all__ = ["INVARIANTS", "check_construction", "check_ticket"]
 
@@ -71,6 +72,47 @@ def _dense_forward(source: MLP, masks: tuple[np.ndarray, ...], x: np.ndarray) ->
     return h
 
 
+def _sparse_forward(ticket: Ticket, x: np.ndarray) -> np.ndarray:
+    """``source * mask`` from the kept indices and values the source computes afresh.
+
+    The reference for a virtual source too large to draw densely: COO matrices
+    of ``source.entries(name, kept)`` (not the ticket's cached values), then
+    h -> relu(W h + b), no ReLU at the end.
+    """
+    import scipy.sparse as sp
+
+    src = ticket.source
+    shapes = source_parameter_shapes(src)
+    bias_layers = source_bias_layers(src)
+    h = x
+    for l, has_bias in enumerate(bias_layers):
+        name = f"weights[{l}]"
+        idx = ticket.kept[name]
+        rows, cols = np.divmod(idx, shapes[name][1])
+        w = sp.coo_matrix((src.entries(name, idx), (rows, cols)), shape=shapes[name])
+        h = np.asarray((w @ h.T).T)
+        if has_bias:
+            kb = ticket.kept[f"biases[{l}]"]
+            b = np.zeros(shapes[name][0])
+            b[kb] = src.entries(f"biases[{l}]", kb)
+            h = h + b
+        if l < len(bias_layers) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+def _dense_view(ticket: Ticket) -> tuple[MLP, tuple[np.ndarray, ...]] | None:
+    """The ticket's source as a dense MLP and its masks, or None when too large to draw."""
+    src = ticket.source
+    try:
+        dense = src if isinstance(src, MLP) else src.to_mlp()
+        return dense, ticket.masks
+    except LimitError:
+        if isinstance(src, MLP):
+            raise
+        return None
+
+
 def check_ticket(
     target: MLP,
     ticket: Ticket,
@@ -90,7 +132,8 @@ def check_ticket(
         The construction's output.
     rebuilt : Ticket, optional
         The same construction run again with the same seed: must hold the same
-        source and masks bit for bit.
+        source and masks bit for bit (two virtual sources: the same spec, law
+        and seed; a virtual and a dense one: the same kept values).
     inputs : numpy.ndarray, optional
         ``(batch, d_0)`` inputs for the forward comparison; default 32 seeded
         points of the unit ball.
@@ -112,21 +155,44 @@ def check_ticket(
         raise InputError(f"`target` must be an MLP and `ticket` a Ticket; received "
                          f"{type(target).__name__} and {type(ticket).__name__}")
     src = ticket.source
-    for name, p, m, kept in zip(src.parameter_names(), src.parameters(), ticket.masks,
-                                ticket.kept_values()):
+    # a virtual source is drawn densely (DenseSource.draw, the same bits) when it fits
+    # the memory budget; beyond, the references read the generator at the kept entries
+    view = _dense_view(ticket)
+    for i, (name, kept) in enumerate(zip(src.parameter_names(), ticket.kept_values(),
+                                         strict=True)):
         idx, values = ticket.kept_entries(name)
-        if kept.tobytes() != p[m].tobytes() or values.tobytes() != p.reshape(-1)[idx].tobytes():
-            _fail("mask", f"kept values of source {name} differ from the source's entries")
+        if kept.tobytes() != values.tobytes():
+            _fail("mask", f"kept values of source {name} differ between kept_values and "
+                          "kept_entries")
+        if isinstance(src, VirtualMLP) and values.tobytes() != src.entries(name,
+                                                                            idx).tobytes():
+            _fail("mask", f"kept values of source {name} differ from the generator's entries")
+        if view is not None:
+            p, m = view[0].parameters()[i], view[1][i]
+            if kept.tobytes() != p[m].tobytes() or values.tobytes() != p.reshape(
+                    -1)[idx].tobytes():
+                _fail("mask", f"kept values of source {name} differ from the source's entries")
     if rebuilt is not None:
-        for name, p, q in zip(src.parameter_names(), src.parameters(),
-                              rebuilt.source.parameters()):
-            if p.shape != q.shape or p.tobytes() != q.tobytes():
-                _fail("same seed same bits", f"source {name} differs between two builds")
+        other = rebuilt.source
+        if source_parameter_shapes(src) != source_parameter_shapes(other):
+            _fail("same seed same bits", "the two builds' sources have different parameters")
+        if isinstance(src, VirtualMLP) and isinstance(other, VirtualMLP):
+            if src.source != other.source:
+                _fail("same seed same bits", f"the virtual sources differ between two builds "
+                                             f"({src.source!r} and {other.source!r})")
+        elif isinstance(src, MLP) and isinstance(other, MLP):
+            for name, p, q in zip(src.parameter_names(), src.parameters(), other.parameters()):
+                if p.shape != q.shape or p.tobytes() != q.tobytes():
+                    _fail("same seed same bits", f"source {name} differs between two builds")
         if list(ticket.kept) != list(rebuilt.kept):
             _fail("same seed same bits", "the two builds keep entries of different parameters")
         for name in ticket.kept:
             if not np.array_equal(ticket.kept[name], rebuilt.kept[name]):
                 _fail("same seed same bits", f"kept entries of source {name} differ between "
+                                             "two builds")
+            if ticket.kept_entries(name)[1].tobytes() != rebuilt.kept_entries(
+                    name)[1].tobytes():
+                _fail("same seed same bits", f"kept values of source {name} differ between "
                                              "two builds")
     if inputs is None:
         g = np.random.default_rng(rng)
@@ -135,7 +201,7 @@ def check_ticket(
     else:
         x = np.asarray(inputs, dtype=np.float64)
     got = ticket.forward(x)
-    ref = _dense_forward(src, ticket.masks, x)
+    ref = _sparse_forward(ticket, x) if view is None else _dense_forward(*view, x)
     scale = max(1.0, float(np.abs(ref).max()))
     if not np.allclose(got, ref, rtol=0.0, atol=1e-10 * scale):
         _fail("forward", f"Ticket.forward differs from the dense source*mask pass by "
