@@ -379,7 +379,10 @@ class Ticket:
     Parameters
     ----------
     source : MLP
-        The random network, untouched.
+        The random network, untouched. (A ticket over a
+        :class:`slth.sources.VirtualMLP`, whose entries are computed on demand,
+        is built with :meth:`from_kept`: dense masks of a virtual source are
+        what it exists to avoid.)
     masks : sequence of bool array_like
         One boolean array per entry of ``source.parameters()`` (same order,
         same shapes: ``W_0, b_0, W_1, b_1, ...``, None biases skipped). True
@@ -419,6 +422,11 @@ class Ticket:
     source, construction, params, target_widths, layer_map, weight_errors, bias_errors, \
 target_fingerprint
         As above, validated and stored immutably (tuples, read-only arrays).
+    is_virtual : bool
+        True when ``source`` is a :class:`slth.sources.VirtualMLP`. Every kept
+        value is then read once with ``source.entries`` (:meth:`kept_entries`)
+        and cached; :attr:`masks`, :meth:`mask` and :meth:`network` are dense
+        and refuse past the memory budget (:class:`slth.errors.LimitError`).
     kept : Mapping[str, numpy.ndarray]
         Read-only: per name of ``source.parameter_names()`` (``"weights[0]"``,
         ``"biases[0]"``, ...), the sorted, unique int64 flat indices of the kept
@@ -665,10 +673,17 @@ target_fingerprint
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_cache"] = {}  # drop derived masks and built operators
+        state["_cache"] = {}  # drop derived masks, cached values and built operators
+        if isinstance(self.source, VirtualMLP):
+            # a VirtualSource holds read-only mapping views: pickle its spec, law and seed
+            vs = self.source.source
+            state["source"] = ("slth.VirtualMLP", dict(vs.spec), vs.law, vs.seed)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        src = state.get("source")
+        if isinstance(src, tuple) and src and src[0] == "slth.VirtualMLP":
+            state = {**state, "source": VirtualMLP(VirtualSource(*src[1:]))}
         for k, v in state.items():
             object.__setattr__(self, k, v)
 

@@ -172,6 +172,17 @@ def test_corrupt_virtual_source_metadata_is_one_line_error(pair, tmp_path):
         assert "\n" not in str(info.value), name
 
 
+def test_virtual_ticket_pickles(pair):
+    import pickle
+
+    _, dense, virtual = pair
+    x = np.random.default_rng(4).uniform(-1, 1, (3, 3))
+    virtual.forward(x)  # fills the caches, which pickling drops
+    back = pickle.loads(pickle.dumps(virtual))
+    assert back.is_virtual and back.source.source == virtual.source.source
+    assert back.forward(x).tobytes() == dense.forward(x).tobytes()
+
+
 def test_masks_constructor_stays_dense_only(pair):
     _, dense, virtual = pair
     with pytest.raises(InputError, match="from_kept"):
