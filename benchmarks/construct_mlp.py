@@ -16,18 +16,25 @@ Tables printed:
    and their ratio, beside the widths the two bounds of :mod:`slth.bounds` give.
 3. With ``--measure-c``: the constants of :mod:`slth.bounds` measured
    (``LUEKER_C`` from exact coverage, ``PENSIA2020_C`` from seeded constructions).
+4. With ``--virtual``: the ticket of table 1 over a virtual source
+   (:class:`slth.sources.VirtualMLP`, entries computed on demand; no dense array of
+   the source exists): the whole construction's time, its solve phase and their
+   ratio (goal <= 3x), tracemalloc peak (goal < 300 MB), best and median of
+   ``--repeats`` runs, with the CPU and its vector features and the load average.
 
 Run (from the repository root)::
 
     python -m benchmarks.construct_mlp               # about 1-2 minutes on 2 cores
     python -m benchmarks.construct_mlp --quick       # a 100-50-10 target, seconds
     python -m benchmarks.construct_mlp --measure-c   # adds the constants (minutes)
+    python -m benchmarks.construct_mlp --virtual     # only table 4 (seconds)
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import sys
 import time
@@ -40,10 +47,11 @@ from slth import bounds
 from slth.constructions import malach2020, pensia2020
 from slth.evaluate import approximation_error, certified_bound
 from slth.nets import MLP
+from slth.sources import VirtualSource
 from slth.subset_sum import coverage_batch, solve_batch
 
-__all__ = ["compare_malach", "main", "measure_lueker_c", "measure_pensia_c", "pensia_table",
-           "unit_norm_target"]
+__all__ = ["compare_malach", "cpu_description", "main", "measure_lueker_c", "measure_pensia_c",
+           "pensia_table", "unit_norm_target", "virtual_table"]
 
 
 def unit_norm_target(widths: Sequence[int], *, rng: int) -> MLP:
@@ -113,6 +121,79 @@ def pensia_table(widths: Sequence[int], n: int, *, seed: int = 0, n_samples: int
         _row(f"adversarial lower bound ({restarts}x{steps} steps)", f"{rep.adversarial:.4g}"),
         _row("time: certified bound (s)", f"{t_cert:.2f}"),
         _row("time: sampled + adversarial (s)", f"{t_eval:.2f}"),
+    ]
+    return "\n".join(lines)
+
+
+def cpu_description() -> str:
+    """CPU model, logical cores and vector features (from /proc/cpuinfo where readable)."""
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() == "model name" and model == "unknown CPU":
+                    model = val.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(val.split())
+    except OSError:
+        pass
+    wanted = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl")
+    vec = " ".join(f for f in wanted if f in flags) or "none listed"
+    return f"{model}, {os.cpu_count()} logical cores, vector features: {vec}"
+
+
+def virtual_table(widths: Sequence[int], n: int, *, seed: int = 0, repeats: int = 5,
+                  weight_eps: float | None = 0.01) -> str:
+    """Table 4: the Pensia ticket over a virtual source; time, solve phase, ratio, peak."""
+    target = unit_norm_target(widths, rng=seed)
+    # warm the numba kernels (solver in both modes, Philox serial and parallel)
+    solve_batch(np.ones((2, n)) * 0.1, np.zeros(2), eps=weight_eps)
+    VirtualSource({"w": (1 << 21,)}, "uniform[-1,1]", 0).entries("w", np.arange(1 << 21))
+    pensia2020.construct(unit_norm_target((8, 6, 3), rng=0), n=n, weight_eps=weight_eps,
+                         virtual=True, rng=0, on_failure="report")
+    load0 = os.getloadavg()[0]
+    runs = []
+    for _ in range(max(1, repeats)):
+        tm: dict[str, float] = {}
+        t0 = time.perf_counter()
+        ticket = pensia2020.construct(target, n=n, weight_eps=weight_eps, virtual=True,
+                                      rng=seed, timings=tm, on_failure="report")
+        runs.append((time.perf_counter() - t0, tm))
+    load1 = os.getloadavg()[0]
+    tracemalloc.start()
+    pensia2020.construct(target, n=n, weight_eps=weight_eps, virtual=True, rng=seed,
+                         on_failure="report")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    best = min(runs, key=lambda r: r[0])
+    total, tm = best
+    med = float(np.median([r[0] for r in runs]))
+    other = total - tm["gather"] - tm["solve"] - tm["scatter"] - tm["ticket"]
+    lines = [
+        f"Pensia et al. 2020 ticket over a virtual source, target {tuple(widths)} (bias-free, "
+        f"||W_l||_2 = 1), n = {n}, "
+        + ("exact subset sum" if weight_eps is None else f"per-weight tolerance {weight_eps:g}"),
+        f"CPU: {cpu_description()}; load average {load0:.2f} before, {load1:.2f} after",
+        "",
+        _row("quantity", "value"),
+        _row("-" * 44, "-" * 22),
+        _row("source widths", str(ticket.source.widths)),
+        _row("source weights (virtual)", f"{ticket.n_source_params:,}"),
+        _row("subset-sum instances", f"{ticket.params['n_instances']:,}"),
+        _row("instances missing the tolerance", f"{ticket.params['n_failed']:,}"),
+        _row("row blocks", f"{ticket.params['row_blocks']:,}"),
+        _row(f"time: construct total, best of {len(runs)} (s)", f"{total:.3f}"),
+        _row(f"time: construct total, median of {len(runs)} (s)", f"{med:.3f}"),
+        _row("  gather: read entries, products (s)", f"{tm['gather']:.3f}"),
+        _row("  solve: solve_batch (s)", f"{tm['solve']:.3f}"),
+        _row("  scatter to kept indices (s)", f"{tm['scatter']:.3f}"),
+        _row("  Ticket.from_kept (s)", f"{tm['ticket']:.3f}"),
+        _row("  rest: checks, target norms, fingerprint (s)", f"{other:.3f}"),
+        _row("construct / solve (goal <= 3x)", f"{total / tm['solve']:.2f}x"),
+        _row("peak memory, tracemalloc (MB; goal < 300)", f"{peak / 2**20:,.0f}"),
+        _row("kept parameters", f"{ticket.n_kept:,}"),
+        _row("density", f"{ticket.density:.4g}"),
     ]
     return "\n".join(lines)
 
@@ -223,8 +304,16 @@ def main(argv: Sequence[str] | None = None) -> str:
                    help="solve every instance to its optimum instead of |w - sum| <= 0.01")
     p.add_argument("--measure-c", action="store_true", help="also measure LUEKER_C and "
                    "PENSIA2020_C (minutes)")
+    p.add_argument("--virtual", action="store_true",
+                   help="only the ticket over a virtual source (table 4)")
+    p.add_argument("--repeats", type=int, default=5, help="runs of table 4 (best and median)")
     args = p.parse_args(argv)
     widths = (100, 50, 10) if args.quick else (784, 500, 10)
+    if args.virtual:
+        text = virtual_table(widths, args.n, seed=args.seed, repeats=args.repeats,
+                             weight_eps=None if args.exact else 0.01)
+        print(text)
+        return text
     out = [pensia_table(widths, args.n, seed=args.seed,
                         weight_eps=None if args.exact else 0.01), ""]
     small = (6, 8, 4) if args.quick else (12, 12, 6)

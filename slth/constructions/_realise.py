@@ -36,21 +36,32 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import check_memory, format_bytes
 from .._rng import RNGLike
 from ..errors import ConstructionError
 from ..nets.mlp import MLP
 from ..ticket import Ticket
-from .layouts.pair_dense import gather_layer, scatter_layer
+from .layouts.pair_dense import (
+    gather_bytes,
+    gather_layer,
+    gather_layer_from_source,
+    kept_first,
+    scatter_kept_bytes,
+    scatter_kept_fast,
+    scatter_layer,
+)
 from .targets import target_assumptions
 
 __all__ = [
     "Block",
+    "KeptRealisation",
     "Realisation",
     "Selector",
     "build_ticket",
     "failure_error",
     "finish_ticket",
     "realise",
+    "realise_kept",
     "realise_layers",
     "row_blocks",
     "seed_param",
@@ -221,6 +232,179 @@ def realise_layers(
         out.layer_masks.append(masks)
         out.weight_errors.append(w_err)
         out.bias_errors.append(b_err)
+    out.phases = {"gather": t_gather, phase: t_select, "scatter": t_scatter}
+    return out
+
+
+@dataclass
+class KeptRealisation:
+    """What :func:`realise_kept` returns: kept flat indices per source parameter, errors, counts.
+
+    Attributes
+    ----------
+    kept : dict of str to numpy.ndarray
+        Sorted int64 flat indices per source parameter name (every name of the
+        source, in its order; empty where nothing is kept).
+    weight_errors, bias_errors, n_instances, n_failed, failed_weights, worst, phases
+        As in :class:`Realisation`.
+    chunks : int
+        Row blocks solved (one gather, one selection call and one scatter each).
+    """
+
+    kept: dict[str, np.ndarray] = field(default_factory=dict)
+    weight_errors: list[np.ndarray] = field(default_factory=list)
+    bias_errors: list[np.ndarray | None] = field(default_factory=list)
+    n_instances: int = 0
+    n_failed: int = 0
+    failed_weights: int = 0
+    worst: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    chunks: int = 0
+
+    def counts(self) -> dict[str, Any]:
+        """The counts a ticket's params record, in their order."""
+        return {"n_instances": self.n_instances, "n_failed": self.n_failed,
+                "failed_weights": self.failed_weights, "worst_error": self.worst}
+
+
+#: Default bytes of one row block of :func:`realise_kept` (instances, solver, scatter):
+#: small enough that numpy's allocator reuses the blocks' memory instead of faulting fresh
+#: pages for each one.
+CHUNK_BYTES = 48 << 20
+
+
+def _block_bytes(d_in: int, rows: int, n: int, m: int, bias: bool, solver_bytes: Callable[
+        [int], int]) -> int:
+    """Peak of one row block: gather (with the rows' source entries and their int64 index,
+    16 bytes per entry), then the instances with the selection, then the scatter."""
+    P = rows * d_in
+    B = 2 * P + (rows if bias else 0)
+    inst = B * (9 * n + 8) + 32 * d_in * n
+    return max(gather_bytes(d_in, rows, n, bias) + 16 * rows * m,
+               inst + solver_bytes(B),
+               inst + B * (n + 17) + scatter_kept_bytes(d_in, rows, n, m, bias))
+
+
+def realise_kept(
+    source: Any,
+    target: MLP,
+    units: Sequence[int],
+    *,
+    select: Selector,
+    tolerances: Sequence[float] | None,
+    solver_bytes: Callable[[int, int, float | None], int] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    phase: str = "solve",
+) -> KeptRealisation:
+    """The per-layer loop over a Source, scattering straight to kept flat indices.
+
+    For each target layer i, in row blocks sized so that one block's gather,
+    selection and scatter fit ``chunk_bytes``:
+    :func:`~slth.constructions.layouts.pair_dense.gather_layer_from_source`
+    (reads only the entries a ticket may keep) -> one ``select`` call ->
+    :func:`~slth.constructions.layouts.pair_dense.scatter_kept`. No dense mask
+    of the source exists at any point: the second layer's kept indices are
+    concatenated block by block (blocks are row ranges, so the result is
+    sorted), the first layer's are the used units' block-diagonal entries
+    (:func:`~slth.constructions.layouts.pair_dense.kept_first`). The kept
+    entries are exactly those of :func:`realise_layers` over the dense source
+    with the same bits, and the errors the same (row blocks solve the same
+    instances).
+
+    Parameters
+    ----------
+    source : slth.sources.Source or slth.sources.VirtualMLP
+        Entries keyed by :func:`~slth.constructions.layouts.pair_dense.source_spec`
+        names; ``source.parameter_names()`` (or its spec's keys) name the kept mapping.
+    target : MLP
+    units : sequence of int
+    select : Selector
+    tolerances : sequence of float or None
+    solver_bytes : callable, optional
+        ``solver_bytes(B, n, tolerance)``: the selector's peak for B instances
+        (sizes the blocks; default 0).
+    chunk_bytes : int
+        Target peak bytes of one row block (a block holds at least one row).
+    phase : str, default "solve"
+
+    Returns
+    -------
+    KeptRealisation
+    """
+    names = (tuple(source.parameter_names()) if hasattr(source, "parameter_names")
+             else tuple(source.spec))
+    out = KeptRealisation()
+    t_gather = t_select = t_scatter = 0.0
+    for i in range(target.depth):
+        W = target.weights[i]
+        b = target.biases[i]
+        d_out, d_in = W.shape
+        n = int(units[i])
+        two_n = 2 * n
+        m = two_n * (d_in + (1 if b is not None else 0))
+        tol = None if tolerances is None else tolerances[i]
+
+        def need(rows: int, d_in: int = d_in, n: int = n, m: int = m, tol: Any = tol,
+                 bias: bool = b is not None) -> int:
+            def sb(B: int) -> int:
+                return 0 if solver_bytes is None else int(solver_bytes(B, n, tol))
+            return _block_bytes(d_in, rows, n, m, bias, sb)
+
+        rows = max(1, min(d_out, chunk_bytes // max(1, need(1))))
+        # the errors of the layer, the block's peak, and its kept second-layer indices so far
+        # (at most 8 bytes per entry of the rows done)
+        check_memory(
+            8 * d_out * d_in + 8 * d_out + need(rows) + 8 * d_out * m // 2,
+            what=f"realise_kept: target layer {i} ({d_in} -> {d_out}) in blocks of {rows} rows "
+                 f"({format_bytes(need(rows))} each)",
+            alternative="a smaller `n` or a narrower target",
+        )
+        w_err = np.empty((d_out, d_in))
+        b_err = None if b is None else np.empty(d_out)
+        used = np.zeros((d_in, two_n), dtype=bool)
+        used_bias = None if b is None else np.zeros(two_n, dtype=bool)
+        second_parts: list[np.ndarray] = []
+        for r0 in range(0, d_out, rows):
+            r1 = min(d_out, r0 + rows)
+            t0 = time.perf_counter()
+            inst = gather_layer_from_source(source, target, i, n, rows=slice(r0, r1), fused=True)
+            t1 = time.perf_counter()
+            chosen, err = select(inst.values, inst.targets, inst.valid, tol)
+            t2 = time.perf_counter()
+            sec, u, ub = scatter_kept_fast(inst, chosen, m, r0)
+            second_parts.append(sec)
+            used |= u
+            if ub is not None:
+                used_bias |= ub
+            P = (r1 - r0) * d_in
+            np.maximum(err[:P], err[P:2 * P], out=w_err[r0:r1].reshape(-1))
+            if b_err is not None:
+                b_err[r0:r1] = err[2 * P:]
+            out.n_instances += err.size
+            out.worst = max(out.worst, float(err.max()) if err.size else 0.0)
+            if tol is not None:
+                nf, fw = tally_failures(err, tol, P)
+                out.n_failed += nf
+                out.failed_weights += fw
+            out.chunks += 1
+            t3 = time.perf_counter()
+            t_gather += t1 - t0
+            t_select += t2 - t1
+            t_scatter += t3 - t2
+            del inst, chosen, err
+        t0 = time.perf_counter()
+        first, first_bias = kept_first(used, used_bias, d_in, n)
+        out.kept[f"weights[{2 * i}]"] = first
+        if first_bias is not None:
+            out.kept[f"biases[{2 * i}]"] = first_bias
+        out.kept[f"weights[{2 * i + 1}]"] = (np.concatenate(second_parts) if second_parts
+                                             else np.zeros(0, dtype=np.int64))
+        del second_parts
+        t_scatter += time.perf_counter() - t0
+        out.weight_errors.append(w_err)
+        out.bias_errors.append(b_err)
+    empty = np.zeros(0, dtype=np.int64)
+    out.kept = {nm: out.kept.get(nm, empty) for nm in names}
     out.phases = {"gather": t_gather, phase: t_select, "scatter": t_scatter}
     return out
 

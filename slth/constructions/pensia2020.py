@@ -52,13 +52,14 @@ import numpy as np
 from .. import bounds
 from .._memory import check_memory, format_bytes, format_count, memory_budget
 from .._rng import RNGLike
-from ..errors import LimitError
+from ..errors import InputError, LimitError, ShapeError
 from ..nets.mlp import MLP
+from ..sources import VirtualMLP, VirtualSource
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..subset_sum.solve import _solve_batch_bytes
 from ..ticket import Ticket
 from ._common import check_delta, check_eps, check_on_failure, check_positive
-from ._realise import realise
+from ._realise import CHUNK_BYTES, KeptRealisation, realise, realise_kept, seed_param
 from .layouts.pair_dense import (
     draw_source,
     gather_bytes,
@@ -68,6 +69,7 @@ from .layouts.pair_dense import (
     resolve_width,
     scatter_bytes,
     source_bytes,
+    source_spec,
     source_widths,
 )
 from .targets import check_target
@@ -228,10 +230,11 @@ def construct(
     n: int | tuple[int, ...] | None = None,
     C: float = bounds.PENSIA2020_C,
     rng: RNGLike = None,
-    source: MLP | None = None,
+    source: MLP | VirtualMLP | None = None,
     on_failure: str = "raise",
     timings: dict[str, float] | None = None,
     weight_eps: float | None = None,
+    virtual: bool = False,
 ) -> Ticket:
     """Build the strong lottery ticket of Pensia et al. (NeurIPS 2020), Theorem 1.
 
@@ -263,11 +266,17 @@ def construct(
         Theorem 1's constant, used only for the width from eps and delta.
     rng : int, numpy.random.Generator, numpy.random.SeedSequence or None
         Randomness of the source, drawn once (ignored when ``source`` is given).
-    source : MLP, optional
+    source : MLP or slth.sources.VirtualMLP, optional
         A random network to prune instead of drawing one; it must have the
         layout's widths ``(d_0, m_1, d_1, ..., m_l, d_l)`` (and a bias vector on
         layer 2i when target layer i has a bias). It is pruned, never modified:
-        the ticket's ``source`` is this object.
+        the ticket's ``source`` is this object. A :class:`~slth.sources.VirtualMLP`
+        is read entry by entry: only the entries a ticket may keep (the
+        first layer's block diagonal, all of the second layer's), one block of
+        rows at a time, and the chosen subsets go straight to kept flat indices
+        (:func:`slth.constructions._realise.realise_kept`); no dense array of
+        the source exists. The kept entries and errors are bit for bit those of
+        ``construct(target, source=source.to_mlp(), ...)``.
     on_failure : {"raise", "report"}, default "raise"
         In eps mode, what to do when some instance misses its tolerance (the
         source is too small for eps): raise :class:`ConstructionError` naming
@@ -284,6 +293,13 @@ def construct(
         |w - sum| <= 0.01 with n = 21). The proof's sup-error guarantee then no
         longer follows from ``eps``; measure the ticket with
         :func:`slth.evaluate.certified_bound`.
+    virtual : bool, default False
+        Build the source as ``VirtualMLP(VirtualSource(source_spec(target,
+        n), "uniform[-1,1]", rng))`` (``rng`` must then be an int seed) and
+        construct over it as for a given VirtualMLP ``source``: memory in
+        proportion to what the ticket keeps (a GPT-2-small MLP block's source of
+        620M weights costs none). Its bits differ from ``virtual=False`` with the
+        same ``rng`` (that draws with ``numpy.random.default_rng``).
 
     Returns
     -------
@@ -332,6 +348,9 @@ def construct(
     delta_f = check_delta(delta)
     C_f = check_positive("C", C)
     on_failure = check_on_failure(on_failure)
+    if virtual or isinstance(source, VirtualMLP):
+        return _construct_virtual(target, eps_f, delta_f, n, C_f, rng, source, on_failure,
+                                  timings, weight_eps, virtual, t_start)
     L = target.depth
     source, units, width_from = resolve_width(
         target, "n", n, source, eps_f,
@@ -378,3 +397,122 @@ def construct(
         failure_hint=hint, rng=rng, source_given=source_given, timings=timings,
         t_start=t_start, t_draw=t_draw, phase="solve",
     )
+
+
+def _virtual_units(target: MLP, n: Any, source: VirtualMLP | None, eps_f: float | None,
+                   delta_f: float, C_f: float) -> tuple[tuple[int, ...], str]:
+    """Units per layer for a virtual source: ``n``, else the source's widths, else eps."""
+    from .. import _validate
+
+    units = _validate.int_or_per_layer("n", n, target.depth)
+    if source is not None:
+        inferred = []
+        for i in range(target.depth):
+            per = 2 * (target.widths[i] + (target.biases[i] is not None))
+            inferred.append(source.widths[2 * i + 1] // per if source.depth == 2 * target.depth
+                            and source.widths[2 * i + 1] % per == 0 else 0)
+        units_s = tuple(inferred)
+        if units is None and min(units_s, default=0) >= 1:
+            units = units_s
+        spec = source_spec(target, units) if units is not None else None
+        if spec is None or dict(source.source.spec) != spec:
+            expected = f"{spec}" if spec is not None else "the pair layout of source_spec"
+            raise ShapeError(
+                f"`source` must be a VirtualMLP over pensia2020's layout {expected} "
+                f"(layouts.pair_dense.source_spec for target widths {target.widths}"
+                f"{'' if units is None else f' and n={list(units)}'}); received "
+                f"{dict(source.source.spec)}"
+            )
+        return units, "n" if n is not None else "source"
+    if units is None:
+        if eps_f is None:
+            raise InputError(
+                "pass `eps` (the width then follows Theorem 1 via slth.bounds), `n` (units per "
+                "sign part and input coordinate) or `source`; received eps=None, n=None, "
+                "source=None"
+            )
+        return theorem_units(target, eps_f, delta_f, C=C_f), "eps"
+    return units, "n"
+
+
+def _realise_virtual(target: MLP, source: VirtualMLP, units: tuple[int, ...],
+                     tolerances: Any, chunk_bytes: int = CHUNK_BYTES) -> KeptRealisation:
+    """The kept entries and errors over a virtual source, before the Ticket (private)."""
+    return realise_kept(
+        source, target, units, select=select_subset_sum, tolerances=tolerances,
+        solver_bytes=lambda B, n, tol: _solve_batch_bytes(B, n, eps=tol, method="mitm"),
+        chunk_bytes=chunk_bytes, phase="solve",
+    )
+
+
+def _construct_virtual(target: MLP, eps_f: float | None, delta_f: float, n: Any, C_f: float,
+                       rng: Any, source: Any, on_failure: str,
+                       timings: dict[str, float] | None, weight_eps: float | None,
+                       virtual: bool, t_start: float) -> Ticket:
+    """:func:`construct` over a :class:`~slth.sources.VirtualMLP` (given, or ``virtual=True``)."""
+    from ._realise import failure_error
+    from .targets import target_assumptions
+
+    L = target.depth
+    if virtual and source is not None:
+        raise InputError("pass either `source` or `virtual=True`, not both; received both")
+    if virtual and seed_param(rng) is None:
+        raise InputError(f"`virtual=True` needs an int seed `rng` >= 0 (the VirtualSource's "
+                         f"seed); received {rng!r}")
+    units, width_from = _virtual_units(target, n, source, eps_f, delta_f, C_f)
+    if eps_f is None and weight_eps is None and max(units) > EXACT_MAX_N:
+        raise LimitError(
+            f"`n` = {list(units)}: exact mode (eps=None) solves every instance optimally and "
+            f"accepts n <= {EXACT_MAX_N}; pass `eps` (eps mode accepts any n)"
+        )
+    tolerances = layer_tolerances(target, eps_f) if eps_f is not None else None
+    if weight_eps is not None:
+        tolerances = tuple(check_positive("weight_eps", weight_eps) for _ in range(L))
+    source_given = source is not None
+    t0 = time.perf_counter()
+    if source is None:
+        source = VirtualMLP(VirtualSource(source_spec(target, units), "uniform[-1,1]", int(rng)))
+    t_draw = time.perf_counter() - t0
+    r = _realise_virtual(target, source, units, tolerances)
+    if r.n_failed and on_failure == "raise":
+        if eps_f is None:
+            hint = "increase `n` or `weight_eps`"
+        else:
+            need = theorem_units(target, eps_f, delta_f, C=C_f)
+            hint = (f"increase `n` (Theorem 1 with C={C_f:g}, delta={delta_f:g} gives "
+                    f"n={list(need)})")
+        raise failure_error(NAME, r.n_failed, r.n_instances, r.failed_weights, r.worst,
+                            tolerances, "n", units, hint)
+    params: dict[str, Any] = {
+        "paper": "Pensia, Rajput, Nagle, Vishwakarma, Papailiopoulos (NeurIPS 2020), Theorem 1",
+        "mode": "exact" if tolerances is None else "eps",
+        "weight_eps": None if weight_eps is None else float(weight_eps),
+        "eps": eps_f,
+        "delta": delta_f,
+        "n": list(units),
+        "C": C_f,
+        "width_from": width_from,
+        "weight_tolerance": None if tolerances is None else list(tolerances),
+        **r.counts(),
+        "seed": source.source.seed,
+        "source_given": source_given,
+        "source_law": source.source.law,
+        "source_kind": "virtual",
+        "row_blocks": r.chunks,
+        "layout": "per input coordinate a block of 2n hidden units split by the sign of their "
+                  "first-layer weight; each part uses the first n units of its sign; constant "
+                  "block of 2n units per biased layer",
+    }
+    params.update(target_assumptions(target))
+    t0 = time.perf_counter()
+    ticket = Ticket.from_kept(
+        source, r.kept, construction=NAME, params=params, target_widths=target.widths,
+        layer_map=tuple((2 * i, 2 * i + 1) for i in range(L)),
+        weight_errors=tuple(r.weight_errors), bias_errors=tuple(r.bias_errors),
+        target_fingerprint=target.fingerprint(),
+    )
+    if timings is not None:
+        timings.update({"draw": t_draw, **r.phases})
+        timings.update({"ticket": time.perf_counter() - t0,
+                        "total": time.perf_counter() - t_start})
+    return ticket

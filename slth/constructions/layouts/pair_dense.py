@@ -51,10 +51,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
+from numba import prange
 
 from ... import _validate
 from ..._memory import check_memory, format_count
+from ..._philox import _ONE, _TWO_M53, _U11, _ZERO, _lane, _philox
 from ..._rng import RNGLike, as_generator
 from ...errors import InputError, ShapeError, format_value
 from ...nets.mlp import MLP
@@ -67,12 +70,16 @@ __all__ = [
     "gather_bytes",
     "gather_layer",
     "gather_layer_from_source",
+    "kept_first",
     "layer_tolerances",
     "layer_units",
     "mask_bytes",
     "nested_source",
     "resolve_width",
     "scatter_bytes",
+    "scatter_kept",
+    "scatter_kept_bytes",
+    "scatter_kept_fast",
     "scatter_layer",
     "source_bytes",
     "source_spec",
@@ -428,8 +435,94 @@ def source_spec(target: MLP, units: Sequence[int]) -> dict[str, tuple[int, ...]]
     return spec
 
 
+@numba.njit(cache=True, parallel=True)
+def _gather_virtual_kernel(k0, k1, scale, shift, row0, m, units_pos, mag_pos, units_neg,
+                           mag_neg, out_pos, out_neg):  # pragma: no cover - numba
+    """Sign-part products of rows ``row0 ..`` straight from Philox (no (rows, m) array).
+
+    For row r and block j, the block's 2n second-layer entries (flat
+    ``(row0 + r) m + j 2n + k``) are computed as :meth:`VirtualSource.entries`
+    does (Philox block ``i >> 2`` + 1, lane ``i & 3``, ``(w >> 11) 2^-53 * scale +
+    shift``) and multiplied by the first-layer magnitudes, as
+    :func:`_gather_parts` does with numpy: the same bits (tested).
+    """
+    R, d_in, n = out_pos.shape
+    two_n = 2 * n
+    for r in prange(R):
+        buf = np.empty(two_n)
+        base = (row0 + r) * m
+        for j in range(d_in):
+            start = base + j * two_n
+            last = np.int64(-1)
+            w0 = w1 = w2 = w3 = _ZERO
+            for k in range(two_n):
+                i = start + k
+                b = i >> 2
+                if b != last:
+                    w0, w1, w2, w3 = _philox(k0, k1, np.uint64(b) + _ONE, _ZERO, _ZERO, _ZERO)
+                    last = b
+                w = _lane(w0, w1, w2, w3, i & 3)
+                u = np.float64(w >> _U11) * _TWO_M53
+                buf[k] = u * scale + shift
+            for c in range(n):
+                out_pos[r, j, c] = buf[units_pos[j, c]] * mag_pos[j, c]
+                out_neg[r, j, c] = buf[units_neg[j, c]] * mag_neg[j, c]
+
+
+def _virtual_parts(source: Any) -> Any:
+    """The VirtualSource behind ``source`` (itself or a VirtualMLP's), or None."""
+    from ...sources import LAWS, VirtualSource
+
+    vs = getattr(source, "source", source)
+    if isinstance(vs, VirtualSource) and vs.law in LAWS:
+        return vs
+    return None
+
+
+def _gather_virtual(vs: Any, a: np.ndarray, c: np.ndarray | None, layer: int, W: np.ndarray,
+                    b: np.ndarray | None, n: int, r0: int, m: int) -> LayerInstances:
+    """:func:`_gather_parts` with the sign parts' second-layer products fused with Philox."""
+    from ...sources import LAWS
+
+    d_out, d_in = W.shape
+    P = d_out * d_in
+    nb = d_out if b is not None else 0
+    two_n = 2 * n
+    main = two_n * d_in
+    units_pos, val_pos = _pick(a > 0.0, n)
+    units_neg, val_neg = _pick(a < 0.0, n)
+    mag_pos = np.where(val_pos, np.take_along_axis(a, units_pos, axis=1), 0.0)
+    mag_neg = np.where(val_neg, -np.take_along_axis(a, units_neg, axis=1), 0.0)
+    values = np.empty((2 * P + nb, n), dtype=np.float64)
+    valid = np.empty((2 * P + nb, n), dtype=bool)
+    law = LAWS[vs.law]
+    k0, k1 = (np.uint64(k) for k in vs.key(f"weights[{2 * layer + 1}]"))
+    _gather_virtual_kernel(k0, k1, float(law.scale), float(law.shift), np.int64(r0),
+                           np.int64(m), units_pos.astype(np.int64), mag_pos,
+                           units_neg.astype(np.int64), mag_neg,
+                           values[:P].reshape(d_out, d_in, n),
+                           values[P:2 * P].reshape(d_out, d_in, n))
+    valid[:P].reshape(d_out, d_in, n)[...] = val_pos[None]
+    valid[P:2 * P].reshape(d_out, d_in, n)[...] = val_neg[None]
+    targets = np.empty(2 * P + nb, dtype=np.float64)
+    targets[:P] = W.ravel()
+    np.negative(W.ravel(), out=targets[P:2 * P])
+    units_bias = None
+    if b is not None and c is not None:
+        units_bias, val_b = _pick(c > 0.0, n)
+        mag_b = np.where(val_b, c[units_bias], 0.0)
+        idx = (np.arange(r0, r0 + d_out, dtype=np.int64)[:, None] * m + main
+               + units_bias[None, :].astype(np.int64))
+        cols = vs.entries(f"weights[{2 * layer + 1}]", idx)
+        np.multiply(cols, mag_b[None, :], out=values[2 * P:])
+        valid[2 * P:] = val_b[None, :]
+        targets[2 * P:] = b
+    return LayerInstances(values, targets, valid, units_pos, units_neg, units_bias, d_in, d_out,
+                          n)
+
+
 def gather_layer_from_source(source: Any, target: MLP, layer: int, n: int, *,
-                             rows: slice | None = None) -> LayerInstances:
+                             rows: slice | None = None, fused: bool = False) -> LayerInstances:
     """:func:`gather_layer` reading only the entries a ticket may keep from a Source.
 
     Of source layer 2i's ``m x d_in`` weights only the ``m`` block-diagonal ones
@@ -450,6 +543,13 @@ def gather_layer_from_source(source: Any, target: MLP, layer: int, n: int, *,
         Units per sign part.
     rows : slice, optional
         Output rows of the layer to gather (default all).
+    fused : bool, default False
+        For a :class:`~slth.sources.VirtualSource` (or a VirtualMLP over one),
+        compute the second layer's entries inside the product kernel
+        (:func:`_gather_virtual_kernel`) instead of reading the rows with
+        ``source.entries`` into an array first: the same bits, no (rows, m)
+        array, about 3x faster (False: the numpy reference path, every read
+        through ``source.entries``).
 
     Returns
     -------
@@ -475,6 +575,9 @@ def gather_layer_from_source(source: Any, target: MLP, layer: int, n: int, *,
     c = None
     if b is not None:
         c = source.entries(f"biases[{2 * layer}]", np.arange(main, m, dtype=np.int64))
+    vs = _virtual_parts(source) if fused else None
+    if vs is not None:
+        return _gather_virtual(vs, a.reshape(d_in, two_n), c, layer, W, b, n, r0, m)
     idx = (np.arange(r0, r1, dtype=np.int64)[:, None] * m + np.arange(m)[None, :]).ravel()
     second = source.entries(f"weights[{2 * layer + 1}]", idx).reshape(d_out, m)
     return _gather_parts(a.reshape(d_in, two_n), c, second, W, b, n)
@@ -532,6 +635,159 @@ def scatter_layer(inst: LayerInstances, chosen: np.ndarray, m: int
         first_bias = np.zeros(m, dtype=bool)
         first_bias[main:main + two_n] = kb.any(axis=0)
     return first, first_bias, second
+
+
+def scatter_kept_bytes(d_in: int, d_out: int, n: int, m: int, bias: bool) -> int:
+    """Peak bytes :func:`scatter_kept` allocates for ``d_out`` target rows.
+
+    ``keep`` bool (B, n), the chunk's bool (d_out, m) selection, the nonzero
+    coordinates of one sign part (three intp arrays of at most ``P n``
+    entries, 24 P n) and the returned int64 indices (at most 8 d_out m), with
+    ``P = d_out d_in`` and ``B = 2P + nb``; 64 KiB of headers and buffers.
+    """
+    P = d_out * d_in
+    B = 2 * P + (d_out if bias else 0)
+    return B * n + d_out * m + 24 * P * n + 8 * d_out * m + (1 << 16)
+
+
+def scatter_kept(inst: LayerInstances, chosen: np.ndarray, m: int, row0: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The chosen candidates of a block of rows as kept flat indices, without the source's masks.
+
+    The same entries :func:`scatter_layer` marks in its second-layer mask, as
+    sorted flat indices of source layer 2i + 1 (rows ``row0 ..
+    row0 + inst.d_out``, ``m`` columns), and which units of the pair feed a kept
+    entry (their first-layer weight, or constant-unit bias, is kept).
+
+    Parameters
+    ----------
+    inst : LayerInstances
+        From :func:`gather_layer_from_source` (or :func:`gather_layer`) for
+        ``inst.d_out`` consecutive target rows.
+    chosen : numpy.ndarray
+        bool ``(2P + nb, n)``: the selected candidates.
+    m : int
+        Hidden width of the pair.
+    row0 : int
+        Index of the block's first target row.
+
+    Returns
+    -------
+    (second, used, used_bias)
+        int64 sorted flat indices into ``weights[2i + 1]`` (shape ``(d_out_all,
+        m)``); bool ``(d_in, 2n)``, unit k of block j feeds a kept entry; bool
+        ``(2n,)`` the same for the constant block, or None without a bias.
+    """
+    d_out, d_in, n = inst.d_out, inst.d_in, inst.n
+    bias = inst.units_bias is not None
+    check_memory(
+        scatter_kept_bytes(d_in, d_out, n, m, bias),
+        what=f"scatter_kept: the kept entries of {d_out} rows of a {d_in}-input layer "
+             f"(hidden width {m})",
+        alternative="scatter fewer rows at a time",
+    )
+    two_n = 2 * n
+    main = two_n * d_in
+    P = d_out * d_in
+    keep = chosen & inst.valid
+    sel = np.zeros((d_out, m), dtype=bool)
+    for part, units in ((keep[:P], inst.units_pos), (keep[P:2 * P], inst.units_neg)):
+        r, j, c = np.nonzero(part.reshape(d_out, d_in, n))
+        sel[r, j * two_n + units[j, c]] = True
+        del r, j, c
+    used_bias = None
+    if bias:
+        r, c = np.nonzero(keep[2 * P:])
+        sel[r, main + inst.units_bias[c]] = True
+        used_bias = sel[:, main:main + two_n].any(axis=0)
+    used = sel[:, :main].reshape(d_out, d_in, two_n).any(axis=0)
+    second = np.flatnonzero(sel)
+    second += row0 * m
+    return second.astype(np.int64, copy=False), used, used_bias
+
+
+@numba.njit(cache=True)
+def _scatter_kept_kernel(keep, units_pos, units_neg, units_bias, d_out, d_in, n, m, row0,
+                         out, used, used_bias):  # pragma: no cover - numba
+    """Sorted kept flat indices of rows ``row0 ..`` (the twin of :func:`scatter_kept`'s numpy).
+
+    ``keep`` is the (B, n) bool of kept candidates in :class:`LayerInstances`
+    row order; ``units_bias`` has 0 columns without a bias. Returns how many
+    indices were written to ``out``.
+    """
+    two_n = 2 * n
+    main = two_n * d_in
+    P = d_out * d_in
+    nbias = units_bias.shape[0]
+    sel = np.zeros(two_n, dtype=np.bool_)
+    t = 0
+    for r in range(d_out):
+        base = (row0 + r) * m
+        for j in range(d_in):
+            row = r * d_in + j
+            any_ = False
+            for c in range(n):
+                if keep[row, c]:
+                    sel[units_pos[j, c]] = True
+                    any_ = True
+                if keep[P + row, c]:
+                    sel[units_neg[j, c]] = True
+                    any_ = True
+            if any_:
+                for k in range(two_n):
+                    if sel[k]:
+                        out[t] = base + j * two_n + k
+                        t += 1
+                        used[j, k] = True
+                        sel[k] = False
+        if nbias:
+            any_ = False
+            for c in range(nbias):
+                if keep[2 * P + r, c]:
+                    sel[units_bias[c]] = True
+                    any_ = True
+            if any_:
+                for k in range(two_n):
+                    if sel[k]:
+                        out[t] = base + main + k
+                        t += 1
+                        used_bias[k] = True
+                        sel[k] = False
+    return t
+
+
+def scatter_kept_fast(inst: LayerInstances, chosen: np.ndarray, m: int, row0: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`scatter_kept` by one serial numba pass (same result; no (rows, m) selection)."""
+    d_out, d_in, n = inst.d_out, inst.d_in, inst.n
+    keep = chosen & inst.valid
+    out = np.empty(int(np.count_nonzero(keep)), dtype=np.int64)
+    used = np.zeros((d_in, 2 * n), dtype=bool)
+    bias = inst.units_bias is not None
+    used_bias = np.zeros(2 * n, dtype=bool)
+    ub = (inst.units_bias.astype(np.int64) if bias else np.zeros(0, dtype=np.int64))
+    t = _scatter_kept_kernel(keep, inst.units_pos.astype(np.int64),
+                             inst.units_neg.astype(np.int64), ub, d_out, d_in, n, m, row0,
+                             out, used, used_bias)
+    return out[:t].copy() if t < out.size else out, used, (used_bias if bias else None)
+
+
+def kept_first(used: np.ndarray, used_bias: np.ndarray | None, d_in: int, n: int
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Kept flat indices of source layer 2i's weights (block diagonal) and bias.
+
+    Unit ``u = j 2n + k`` (block j) reads only ``x_j``: its weight is entry
+    ``u d_in + j`` of the ``(m, d_in)`` array, kept when the unit is ``used``
+    (:func:`scatter_kept`); constant unit k is bias entry ``2 n d_in + k``.
+    Both sorted (int64).
+    """
+    two_n = 2 * n
+    u = np.flatnonzero(used.reshape(-1)).astype(np.int64)
+    first = u * d_in + u // two_n
+    first_bias = None
+    if used_bias is not None:
+        first_bias = np.flatnonzero(used_bias).astype(np.int64) + two_n * d_in
+    return first, first_bias
 
 
 def layer_units(
