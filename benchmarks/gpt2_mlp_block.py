@@ -6,7 +6,7 @@ Pensia et al. (NeurIPS 2020), Theorem 1's construction, for a random bias-free
 coordinate, every subset-sum instance solved to |w - sum| <= 0.01 (``weight_eps``,
 the setting of the paper's MNIST experiment), over a *virtual* source
 (:class:`slth.sources.VirtualMLP`: entries computed on demand by Philox) of
-widths (768, 64512, 3072, 258048, 768), about 620M weights, that a dense source
+widths (768, 32256, 3072, 129024, 768), 619M weights, that a dense source
 would hold in about 5 GB of float64.
 
 Printed: build time (and its phases), peak memory (tracemalloc of the build, and
