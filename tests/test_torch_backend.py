@@ -244,3 +244,19 @@ def test_torch_api_validation(call, error, name):
     with pytest.raises(error) as info:
         call()
     assert name in str(info.value)
+
+
+def test_virtual_source_ticket_runs_from_its_kept_entries():
+    # the torch backend reads only kept entries: a ticket over a virtual source needs no draw
+    from slth.constructions import bounded_target, pensia2020
+
+    target = bounded_target((3, 5, 2), rng=4)
+    virtual = pensia2020.construct(target, n=5, virtual=True, rng=3)
+    dense = pensia2020.construct(target, n=5, source=virtual.source.to_mlp())
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 3))
+    got = storch.forward(virtual, x, device="cpu", dtype=torch.float64)
+    ref = storch.forward(dense, x, device="cpu", dtype=torch.float64)
+    got = got.cpu().numpy() if hasattr(got, "cpu") else np.asarray(got)
+    ref = ref.cpu().numpy() if hasattr(ref, "cpu") else np.asarray(ref)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_allclose(got, virtual.forward(x), rtol=0, atol=TOL[np.dtype(np.float64)])

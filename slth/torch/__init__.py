@@ -45,7 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from ..errors import InputError, LimitError, ShapeError
 from ..nets.mlp import MLP, check_input
-from ..ticket import SPARSE_DENSITY_THRESHOLD, Ticket
+from ..ticket import SPARSE_DENSITY_THRESHOLD, Ticket, source_bias_layers
 
 __all__ = [
     "FLOAT32_ATOL",
@@ -152,40 +152,40 @@ def _layer_ops(
     net: Net, device: torch.device, dtype: torch.dtype, name: str = "net"
 ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """Per-layer (weight, bias) tensors on ``device``; sparse CSR for sparse ticket layers."""
-    src = _source(net)
     if isinstance(net, MLP):
-        pairs = [(w, None, b, None) for w, b in zip(src.weights, src.biases, strict=True)]
-    else:
-        it = iter(net.masks)
-        pairs = []
-        for w, b in zip(src.weights, src.biases, strict=True):
-            mw = next(it)
-            mb = next(it) if b is not None else None
-            pairs.append((w, mw, b, mb))
+        return [(_tensor(w, dtype, device, name),
+                 None if b is None else _tensor(b, dtype, device, name))
+                for w, b in zip(net.weights, net.biases, strict=True)]
+    # a ticket: only its kept entries (sorted flat indices and the source's values), so a
+    # ticket over a virtual source runs here too without drawing the source
+    src = net.source
+    widths = src.widths
     ops = []
-    for w, mw, b, mb in pairs:
-        if mw is None:
-            wt = _tensor(w, dtype, device, name)
-        elif np.count_nonzero(mw) < SPARSE_DENSITY_THRESHOLD * mw.size:
-            counts = np.count_nonzero(mw, axis=1)
-            crow = np.zeros(mw.shape[0] + 1, dtype=np.int64)
-            np.cumsum(counts, out=crow[1:])
-            col = np.nonzero(mw)[1].astype(np.int64)
+    for l, has_bias in enumerate(source_bias_layers(src)):
+        shape = (widths[l + 1], widths[l])
+        idx, vals = net.kept_entries(f"weights[{l}]")
+        if idx.size < SPARSE_DENSITY_THRESHOLD * shape[0] * shape[1]:
+            rows, col = np.divmod(idx, shape[1])        # row-major: rows nondecreasing
+            crow = np.zeros(shape[0] + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=shape[0]), out=crow[1:])
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
                 wt = torch.sparse_csr_tensor(
                     _tensor(crow, torch.int64, device),
-                    _tensor(col, torch.int64, device),
-                    _tensor(w[mw], dtype, device, name),
-                    size=w.shape,
+                    _tensor(col.astype(np.int64), torch.int64, device),
+                    _tensor(vals, dtype, device, name),
+                    size=shape,
                     check_invariants=False,
                 )
         else:
-            wt = _tensor(np.where(mw, w, 0.0), dtype, device, name)
-        if b is None:
-            bt = None
-        else:
-            bv = b if mb is None else np.where(mb, b, 0.0)
+            dense = np.zeros(shape)
+            dense.ravel()[idx] = vals
+            wt = _tensor(dense, dtype, device, name)
+        bt = None
+        if has_bias:
+            bidx, bvals = net.kept_entries(f"biases[{l}]")
+            bv = np.zeros(shape[0])
+            bv[bidx] = bvals
             bt = _tensor(bv, dtype, device, name)
         ops.append((wt, bt))
     return ops
