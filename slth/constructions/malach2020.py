@@ -56,7 +56,7 @@ import numpy as np
 
 from .. import bounds
 from .._memory import check_memory
-from .._rng import RNGLike, as_generator
+from .._rng import RNGLike
 from ..errors import InputError, ShapeError, format_value
 from ..nets.mlp import MLP
 from ..ticket import Ticket
@@ -68,7 +68,7 @@ from ._common import (
     check_units,
 )
 from ._realise import Block, realise
-from .layouts.pair_dense import layer_tolerances, layer_units
+from .layouts.pair_dense import draw_pair_widths, layer_tolerances, layer_units
 from .single_pair import select_single
 from .targets import check_target
 
@@ -139,15 +139,7 @@ def _draw_source(target: MLP, units: Sequence[int], rng: RNGLike) -> MLP:
     A bias vector exists exactly on the first layer of each pair whose target
     layer has a bias (it feeds the constant blocks).
     """
-    gen = as_generator(rng)
-    widths = source_widths(target, units)
-    weights: list[np.ndarray] = []
-    biases: list[np.ndarray | None] = []
-    for s in range(len(widths) - 1):
-        weights.append(gen.uniform(-1.0, 1.0, (widths[s + 1], widths[s])))
-        has_bias = s % 2 == 0 and target.biases[s // 2] is not None
-        biases.append(gen.uniform(-1.0, 1.0, (widths[s + 1],)) if has_bias else None)
-    return MLP(tuple(weights), tuple(biases))
+    return draw_pair_widths(target, source_widths(target, units), rng)
 
 
 def _check_source(source: Any, target: MLP, units: tuple[int, ...] | None

@@ -66,6 +66,7 @@ from ..targets import check_target
 __all__ = [
     "LayerInstances",
     "check_source",
+    "draw_pair_widths",
     "draw_source",
     "gather_bytes",
     "gather_layer",
@@ -157,6 +158,16 @@ def draw_source(target: MLP, units: Sequence[int], rng: RNGLike) -> MLP:
              f"widths {widths})",
         alternative=_ALTERNATIVE,
     )
+    return draw_pair_widths(target, widths, rng)
+
+
+def draw_pair_widths(target: MLP, widths: Sequence[int], rng: RNGLike) -> MLP:
+    """i.i.d. U[-1, 1] source of the given widths, in the draw order of :func:`draw_source`.
+
+    ``W_0, b_0, W_1, W_2, b_2, ...``: a bias vector exists exactly on the first
+    source layer of each pair whose target layer has a bias. Shared by every
+    two-layers-per-target-layer layout (the widths are the layout's own).
+    """
     gen = as_generator(rng)
     weights: list[np.ndarray] = []
     biases: list[np.ndarray | None] = []
@@ -368,6 +379,19 @@ def gather_layer(first: np.ndarray, first_bias: np.ndarray | None, second: np.nd
     return _gather_parts(a, c, second, W, b, n)
 
 
+def _sign_parts(a: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """Per block, the first ``n`` units of each sign, their validity and magnitudes.
+
+    ``a`` is ``(d_in, 2n)`` (block-diagonal first-layer weights). Returns
+    ``(units_pos, val_pos, mag_pos, units_neg, val_neg, mag_neg)``, each ``(d_in, n)``.
+    """
+    units_pos, val_pos = _pick(a > 0.0, n)
+    units_neg, val_neg = _pick(a < 0.0, n)
+    mag_pos = np.where(val_pos, np.take_along_axis(a, units_pos, axis=1), 0.0)
+    mag_neg = np.where(val_neg, -np.take_along_axis(a, units_neg, axis=1), 0.0)
+    return units_pos, val_pos, mag_pos, units_neg, val_neg, mag_neg
+
+
 def _gather_parts(a: np.ndarray, c: np.ndarray | None, second: np.ndarray, W: np.ndarray,
                   b: np.ndarray | None, n: int) -> LayerInstances:
     """:func:`gather_layer` from the only first-layer entries that can be kept.
@@ -381,10 +405,7 @@ def _gather_parts(a: np.ndarray, c: np.ndarray | None, second: np.ndarray, W: np
     nb = d_out if b is not None else 0
     two_n = 2 * n
     main = two_n * d_in
-    units_pos, val_pos = _pick(a > 0.0, n)
-    units_neg, val_neg = _pick(a < 0.0, n)
-    mag_pos = np.where(val_pos, np.take_along_axis(a, units_pos, axis=1), 0.0)
-    mag_neg = np.where(val_neg, -np.take_along_axis(a, units_neg, axis=1), 0.0)
+    units_pos, val_pos, mag_pos, units_neg, val_neg, mag_neg = _sign_parts(a, n)
 
     values = np.empty((2 * P + nb, n), dtype=np.float64)
     valid = np.empty((2 * P + nb, n), dtype=bool)
@@ -489,10 +510,7 @@ def _gather_virtual(vs: Any, a: np.ndarray, c: np.ndarray | None, layer: int, W:
     nb = d_out if b is not None else 0
     two_n = 2 * n
     main = two_n * d_in
-    units_pos, val_pos = _pick(a > 0.0, n)
-    units_neg, val_neg = _pick(a < 0.0, n)
-    mag_pos = np.where(val_pos, np.take_along_axis(a, units_pos, axis=1), 0.0)
-    mag_neg = np.where(val_neg, -np.take_along_axis(a, units_neg, axis=1), 0.0)
+    units_pos, val_pos, mag_pos, units_neg, val_neg, mag_neg = _sign_parts(a, n)
     values = np.empty((2 * P + nb, n), dtype=np.float64)
     valid = np.empty((2 * P + nb, n), dtype=bool)
     law = LAWS[vs.law]
