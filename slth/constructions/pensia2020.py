@@ -45,6 +45,7 @@ other source bias is pruned.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -222,6 +223,44 @@ def _check_peak(target: MLP, units: tuple[int, ...], tolerances: Any, source_giv
                                    "slth has one")
 
 
+def _tolerances(target: MLP, units: Sequence[int], eps_f: float | None,
+                weight_eps: float | None) -> Sequence[float] | None:
+    """Per-layer subset-sum tolerances (None: exact mode, which accepts n <= EXACT_MAX_N)."""
+    if eps_f is None and weight_eps is None and max(units) > EXACT_MAX_N:
+        raise LimitError(
+            f"`n` = {list(units)}: exact mode (eps=None) solves every instance optimally and "
+            f"accepts n <= {EXACT_MAX_N}; pass `eps` (eps mode accepts any n)"
+        )
+    if weight_eps is not None:
+        return tuple(check_positive("weight_eps", weight_eps) for _ in range(target.depth))
+    return layer_tolerances(target, eps_f) if eps_f is not None else None
+
+
+def _failure_hint(target: MLP, eps_f: float | None, delta_f: float, C_f: float) -> str:
+    """What to change when instances miss their tolerance."""
+    if eps_f is None:
+        return "increase `n` or `weight_eps`"
+    need = theorem_units(target, eps_f, delta_f, C=C_f)
+    return f"increase `n` (Theorem 1 with C={C_f:g}, delta={delta_f:g} gives n={list(need)})"
+
+
+def _base_params(units: Sequence[int], tolerances: Sequence[float] | None, eps_f: float | None,
+                 delta_f: float, C_f: float, weight_eps: float | None,
+                 width_from: str) -> dict[str, Any]:
+    """The params both the dense and the virtual path record."""
+    return {
+        "paper": "Pensia, Rajput, Nagle, Vishwakarma, Papailiopoulos (NeurIPS 2020), Theorem 1",
+        "mode": "exact" if tolerances is None else "eps",
+        "weight_eps": None if weight_eps is None else float(weight_eps),
+        "eps": eps_f,
+        "delta": delta_f,
+        "n": list(units),
+        "C": C_f,
+        "width_from": width_from,
+        "weight_tolerance": None if tolerances is None else list(tolerances),
+    }
+
+
 def construct(
     target: MLP,
     *,
@@ -351,20 +390,12 @@ def construct(
     if virtual or isinstance(source, VirtualMLP):
         return _construct_virtual(target, eps_f, delta_f, n, C_f, rng, source, on_failure,
                                   timings, weight_eps, virtual, t_start)
-    L = target.depth
     source, units, width_from = resolve_width(
         target, "n", n, source, eps_f,
         lambda: theorem_units(target, eps_f, delta_f, C=C_f),
         "the width then follows Theorem 1 via slth.bounds",
     )
-    if eps_f is None and weight_eps is None and max(units) > EXACT_MAX_N:
-        raise LimitError(
-            f"`n` = {list(units)}: exact mode (eps=None) solves every instance optimally and "
-            f"accepts n <= {EXACT_MAX_N}; pass `eps` (eps mode accepts any n)"
-        )
-    tolerances = layer_tolerances(target, eps_f) if eps_f is not None else None
-    if weight_eps is not None:
-        tolerances = tuple(check_positive("weight_eps", weight_eps) for _ in range(L))
+    tolerances = _tolerances(target, units, eps_f, weight_eps)
 
     source_given = source is not None
     # the whole construction's peak, before anything large is allocated
@@ -375,22 +406,9 @@ def construct(
     t_draw = time.perf_counter() - t0
 
     def hint() -> str:
-        if eps_f is None:
-            return "increase `n` or `weight_eps`"
-        need = theorem_units(target, eps_f, delta_f, C=C_f)
-        return f"increase `n` (Theorem 1 with C={C_f:g}, delta={delta_f:g} gives n={list(need)})"
+        return _failure_hint(target, eps_f, delta_f, C_f)
 
-    params: dict[str, Any] = {
-        "paper": "Pensia, Rajput, Nagle, Vishwakarma, Papailiopoulos (NeurIPS 2020), Theorem 1",
-        "mode": "exact" if tolerances is None else "eps",
-        "weight_eps": None if weight_eps is None else float(weight_eps),
-        "eps": eps_f,
-        "delta": delta_f,
-        "n": list(units),
-        "C": C_f,
-        "width_from": width_from,
-        "weight_tolerance": None if tolerances is None else list(tolerances),
-    }
+    params = _base_params(units, tolerances, eps_f, delta_f, C_f, weight_eps, width_from)
     return realise(
         source, target, units, construction=NAME, select=select_subset_sum,
         tolerances=tolerances, params=params, units_name="n", on_failure=on_failure,
@@ -460,14 +478,7 @@ def _construct_virtual(target: MLP, eps_f: float | None, delta_f: float, n: Any,
         raise InputError(f"`virtual=True` needs an int seed `rng` >= 0 (the VirtualSource's "
                          f"seed); received {rng!r}")
     units, width_from = _virtual_units(target, n, source, eps_f, delta_f, C_f)
-    if eps_f is None and weight_eps is None and max(units) > EXACT_MAX_N:
-        raise LimitError(
-            f"`n` = {list(units)}: exact mode (eps=None) solves every instance optimally and "
-            f"accepts n <= {EXACT_MAX_N}; pass `eps` (eps mode accepts any n)"
-        )
-    tolerances = layer_tolerances(target, eps_f) if eps_f is not None else None
-    if weight_eps is not None:
-        tolerances = tuple(check_positive("weight_eps", weight_eps) for _ in range(L))
+    tolerances = _tolerances(target, units, eps_f, weight_eps)
     source_given = source is not None
     t0 = time.perf_counter()
     if source is None:
@@ -475,24 +486,10 @@ def _construct_virtual(target: MLP, eps_f: float | None, delta_f: float, n: Any,
     t_draw = time.perf_counter() - t0
     r = _realise_virtual(target, source, units, tolerances)
     if r.n_failed and on_failure == "raise":
-        if eps_f is None:
-            hint = "increase `n` or `weight_eps`"
-        else:
-            need = theorem_units(target, eps_f, delta_f, C=C_f)
-            hint = (f"increase `n` (Theorem 1 with C={C_f:g}, delta={delta_f:g} gives "
-                    f"n={list(need)})")
         raise failure_error(NAME, r.n_failed, r.n_instances, r.failed_weights, r.worst,
-                            tolerances, "n", units, hint)
+                            tolerances, "n", units, _failure_hint(target, eps_f, delta_f, C_f))
     params: dict[str, Any] = {
-        "paper": "Pensia, Rajput, Nagle, Vishwakarma, Papailiopoulos (NeurIPS 2020), Theorem 1",
-        "mode": "exact" if tolerances is None else "eps",
-        "weight_eps": None if weight_eps is None else float(weight_eps),
-        "eps": eps_f,
-        "delta": delta_f,
-        "n": list(units),
-        "C": C_f,
-        "width_from": width_from,
-        "weight_tolerance": None if tolerances is None else list(tolerances),
+        **_base_params(units, tolerances, eps_f, delta_f, C_f, weight_eps, width_from),
         **r.counts(),
         "seed": source.source.seed,
         "source_given": source_given,
