@@ -333,13 +333,16 @@ def approximation_error(
         X, _ = check_input(inputs, d0, "inputs")
         given = True
     # the compacted ticket: ~40 bytes per kept weight (row/column split, selection, CSR)
-    # plus unit flags of the largest layer; the batched forward passes: 2048 inputs at a
-    # time, about 25 float64 activations per unit of the widest live layer
+    # plus unit flags of the largest layer; the batched forward passes (at most 2048 inputs
+    # at a time): a 1-byte ReLU gate per unit of every layer, and at most three float64
+    # activations of the widest live layer alive at once (a live hidden unit keeps a weight,
+    # so no live layer is wider than n_kept)
     n_kept = ticket.n_kept
     sw = ticket.source.widths
-    widest = max(sw)
+    batch = min(2048, max(X.shape[0], restarts))
+    widest_live = min(max(sw), n_kept + max(target.widths))
     check_memory(40 * n_kept + 8 * sum(sw)
-                 + 8 * 25 * 2048 * min(widest, 2 * n_kept + max(target.widths))
+                 + batch * (sum(sw) + 3 * 8 * widest_live)
                  + 8 * X.shape[0] * (d0 + 2),
                  what="approximation_error: the compacted ticket and the batched forward passes",
                  alternative="pass fewer `n_samples` or `inputs`")
