@@ -260,3 +260,328 @@ def test_virtual_source_ticket_runs_from_its_kept_entries():
     ref = ref.cpu().numpy() if hasattr(ref, "cpu") else np.asarray(ref)
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_allclose(got, virtual.forward(x), rtol=0, atol=TOL[np.dtype(np.float64)])
+
+
+# ---------------------------------------------------------------------- the layer table
+import dataclasses  # noqa: E402
+import re  # noqa: E402
+
+import scipy.sparse as sp  # noqa: E402
+
+from slth.nets import Dense, Network, ReLU, Residual  # noqa: E402
+from slth.nets.base import Layer, register_layer  # noqa: E402
+from slth.nets.io import network_from_mlp  # noqa: E402
+
+
+@register_layer("tests.torchscale")
+@dataclasses.dataclass(frozen=True)
+class Scale(Layer):
+    """Elementwise ``x * scale`` over the last axis (a layer type only this file knows)."""
+
+    size: int
+
+    def param_specs(self):
+        return {"scale": (self.size,)}
+
+    def output_shape(self, input_shape):
+        if input_shape[-1] != self.size:
+            raise ShapeError(f"Scale({self.size}) takes a last axis of {self.size}")
+        return tuple(input_shape)
+
+    def apply(self, params, x):
+        return x * params["scale"]
+
+    def vjp(self, params, x, grad_out):
+        return grad_out * params["scale"]
+
+
+@register_layer("tests.torchshift")
+@dataclasses.dataclass(frozen=True)
+class Shift(Layer):
+    """``x + 1``: registered for saving, never with the torch table."""
+
+    def apply(self, params, x):
+        return x + 1.0
+
+    def vjp(self, params, x, grad_out):
+        return grad_out
+
+
+class TorchScale(torch.nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = torch.nn.Parameter(scale)
+
+    def forward(self, x):
+        return x * self.scale
+
+
+@pytest.fixture
+def scale_in_table():
+    storch.register_torch_layer(
+        Scale,
+        to_module=lambda layer, params, ctx: TorchScale(ctx.tensor(params["scale"])),
+        from_module=lambda m, ctx: (Scale(m.scale.numel()), {"scale": ctx.array(m.scale)}),
+        module_type=TorchScale,
+    )
+    yield
+    assert storch.unregister_torch_layer(Scale)
+
+
+ARCHS = {
+    "dense-relu": lambda: [Dense(3, 4), ReLU(), Dense(4, 2, bias=False)],
+    "residual": lambda: [Dense(3, 4), ReLU(),
+                         Residual([Dense(4, 4), ReLU(), Dense(4, 4, bias=False)]),
+                         Dense(4, 2)],
+    "nested": lambda: [Dense(3, 5),
+                       Residual([ReLU(), Residual([Dense(5, 5), ReLU()]), Dense(5, 5)]),
+                       ReLU(), Residual([Residual([Residual([Dense(5, 5)])])]), Dense(5, 1)],
+    "named": lambda: [("fc1", Dense(2, 3)), ("act", ReLU()),
+                      ("block", Residual([("inner", Dense(3, 3)), ("act-2", ReLU())])),
+                      ("out", Dense(3, 2))],
+}
+
+
+def assert_same_network(a: Network, b: Network) -> None:
+    assert a.layers == b.layers
+    assert a.input_shape == b.input_shape
+    assert list(a.params) == list(b.params)
+    for key in a.params:
+        assert bits(a.params[key]) == bits(b.params[key]), key
+    assert a.fingerprint() == b.fingerprint()
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_network_torch_round_trip_bit_for_bit_float64(arch, seed):
+    net = Network.random(ARCHS[arch](), rng=seed, law="normal")
+    module = storch.network_to_torch(net, device="cpu", dtype=torch.float64)
+    assert isinstance(module, torch.nn.Sequential)
+    assert all(p.dtype == torch.float64 for p in module.parameters())
+    # the state_dict keys are the network's parameter names without "layers."
+    assert list(module.state_dict()) == [k.removeprefix("layers.") for k in net.params]
+    assert_same_network(storch.network_from_torch(module), net)
+    assert_same_network(storch.network_from_torch(storch.to_torch(net, dtype="float64")), net)
+
+
+def test_network_to_torch_module_kinds_and_float32_default():
+    net = Network.random(ARCHS["nested"](), rng=0)
+    module = storch.network_to_torch(net, device="cpu")
+    assert [type(m).__name__ for m in module] == [
+        "Linear", "ResidualBlock", "ReLU", "ResidualBlock", "Linear"]
+    assert isinstance(module[1].body[1], storch.ResidualBlock)
+    assert module[0].weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_network_forward_within_documented_tolerance(arch, dtype):
+    net = Network.random(ARCHS[arch](), rng=3)
+    x = np.random.default_rng(4).uniform(-1, 1, (17, *net.input_shape))
+    ref = net.forward(x)
+    tol = storch.tolerance(net, x, dtype=dtype)
+    for device in DEVICES:
+        got = storch.forward(net, x, device=device, dtype=dtype, batch_size=5)
+        assert got.dtype == np.float64 and got.shape == ref.shape
+        assert np.all(np.abs(got - ref) <= tol)
+        module = storch.network_to_torch(net, device=device, dtype=dtype)
+        with torch.no_grad():
+            direct = module(torch.tensor(x, dtype=dtype, device=device)).cpu().double().numpy()
+        assert np.all(np.abs(direct - ref) <= tol)
+    assert storch.forward(net, x[0], device="cpu").shape == net.output_shape
+
+
+def test_network_and_equivalent_mlp_agree_through_the_backend():
+    mlp = MLP.random((4, 6, 5, 2), rng=0, bias=True)
+    net = network_from_mlp(mlp)
+    x = np.random.default_rng(1).uniform(-1, 1, (50, 4))
+    assert storch.rounding_depth(net) == storch.rounding_depth(mlp) == 3
+    np.testing.assert_array_equal(storch.rounding_scale(net, x), storch.rounding_scale(mlp, x))
+    np.testing.assert_array_equal(storch.tolerance(net, x), storch.tolerance(mlp, x))
+    # the two paths lay the products out differently (W @ h against x @ W.T): equal to rounding
+    tol = 2 * storch.tolerance(mlp, x, dtype=torch.float64).max()
+    assert storch.max_abs_error(mlp, net, x, device="cpu") <= tol
+    assert storch.max_abs_error(net, mlp, x, device="cpu", norm="l2") <= 2 * tol
+    other = Network.random([Dense(4, 3), ReLU(), Dense(3, 2)], rng=5)
+    diff = mlp.forward(x) - other.forward(x)
+    got = storch.max_abs_error(mlp, other, x, device="cpu", batch_size=7)
+    assert got == pytest.approx(np.abs(diff).max(), rel=1e-12)
+
+
+def test_rounding_depth_counts_parameter_layers_and_residual_additions():
+    net = Network.random(ARCHS["nested"](), rng=0)
+    # Dense; Residual(1 + ReLU 0 + Residual(1 + Dense) + Dense); ReLU; R(1 + R(1 + R(1 + D))); D
+    assert storch.rounding_depth(net) == 1 + (1 + 2 + 1) + 0 + 4 + 1
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 3))
+    np.testing.assert_array_equal(
+        storch.rounding_scale(net, x),
+        net.forward(np.abs(x), params={k: np.abs(v) for k, v in net.params.items()}))
+
+
+def test_layer_type_registered_in_the_test_converts(scale_in_table):
+    layers = [Dense(3, 4), Scale(4), ReLU(), Residual([Scale(4), Dense(4, 4)]), Dense(4, 2)]
+    net = Network.random(layers, rng=0)
+    module = storch.network_to_torch(net, device="cpu", dtype=torch.float64)
+    assert isinstance(module[1], TorchScale) and isinstance(module[3].body[0], TorchScale)
+    assert_same_network(storch.network_from_torch(module), net)
+    x = np.random.default_rng(1).uniform(-1, 1, (9, 3))
+    for dtype in DTYPES:
+        got = storch.forward(net, x, device="cpu", dtype=dtype)
+        assert np.all(np.abs(got - net.forward(x)) <= storch.tolerance(net, x, dtype=dtype))
+    assert storch.rounding_depth(net) == 1 + 1 + (1 + 2) + 1
+    assert Scale in storch.torch_layers()
+
+
+def test_multidimensional_inputs_through_a_registered_layer(scale_in_table):
+    net = Network.random([Scale(3), ReLU(), Residual([Scale(3)])], rng=0, input_shape=(2, 3))
+    x = np.random.default_rng(1).uniform(-1, 1, (6, 2, 3))
+    got = storch.forward(net, x, device="cpu", dtype=torch.float64)
+    assert got.shape == (6, 2, 3)
+    assert np.all(np.abs(got - net.forward(x)) <= storch.tolerance(net, x, dtype=torch.float64))
+    assert storch.forward(net, x[0], device="cpu").shape == (2, 3)
+    out = storch.forward(net, torch.tensor(x), device="cpu", dtype=torch.float64)
+    assert isinstance(out, torch.Tensor) and tuple(out.shape) == (6, 2, 3)
+    module = storch.network_to_torch(net, device="cpu", dtype=torch.float64)
+    assert_same_network(storch.network_from_torch(module, input_shape=(2, 3)), net)
+    with pytest.raises(ShapeError, match=r"`x` must have shape \(batch, 2, 3\) or \(2, 3\)"):
+        storch.forward(net, np.ones((4, 3)), device="cpu")
+    with pytest.raises(InputError, match="`input_shape`"):
+        storch.network_from_torch(module)
+
+
+def test_unregistered_layer_type_names_it_and_how_to_register():
+    net = Network.random([Dense(2, 2), Residual([Shift()])], rng=0)
+    for call in (lambda: storch.network_to_torch(net, device="cpu"),
+                 lambda: storch.forward(net, np.ones(2), device="cpu"),
+                 lambda: storch.to_torch(net, device="cpu")):
+        with pytest.raises(InputError) as info:
+            call()
+        msg = str(info.value)
+        assert "`net`" in msg and "layers.1.body.0" in msg and "Shift" in msg
+        assert "register_torch_layer(Shift" in msg
+    with pytest.raises(InputError, match=re.escape("`target` layer `layers.1.body.0`")):
+        storch.max_abs_error(net, net, np.ones((1, 2)), device="cpu")
+    # the other direction: a module type no entry reads
+    module = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh())
+    with pytest.raises(InputError) as info:
+        storch.network_from_torch(module)
+    msg = str(info.value)
+    assert "`module`" in msg and "Tanh" in msg and "register_torch_layer" in msg and "`1`" in msg
+
+
+def test_a_registered_layer_can_be_unregistered():
+    storch.register_torch_layer(Scale, to_module=lambda layer, p, ctx: TorchScale(
+        ctx.tensor(p["scale"])))
+    net = Network.random([Dense(2, 2), Scale(2)], rng=0)
+    module = storch.network_to_torch(net, device="cpu")
+    with pytest.raises(InputError, match="TorchScale"):  # no from_module: cannot read back
+        storch.network_from_torch(module)
+    assert storch.unregister_torch_layer(Scale)
+    assert not storch.unregister_torch_layer(Scale)
+    with pytest.raises(InputError, match="register_torch_layer"):
+        storch.network_to_torch(net, device="cpu")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_sparse_dense_weight_agrees_with_the_dense_one(dtype):
+    net = Network.random([Dense(30, 40), ReLU(), Residual([Dense(40, 40)]), Dense(40, 3)], rng=0)
+    gen = np.random.default_rng(1)
+    masks = {k: gen.random(v.shape) < 0.1 for k, v in net.params.items() if k.endswith("weight")}
+    dense = {k: np.where(m, net.params[k], 0.0) for k, m in masks.items()}
+    sparse = {k: sp.csr_matrix(v) for k, v in dense.items()}
+    sparse["layers.2.body.0.weight"] = sp.coo_matrix(dense["layers.2.body.0.weight"])
+    m_sparse = storch.network_to_torch(net, params=sparse, device="cpu", dtype=dtype)
+    m_dense = storch.network_to_torch(net, params=dense, device="cpu", dtype=dtype)
+    assert isinstance(m_sparse[0], storch.SparseLinear) and m_sparse[0].weight.is_sparse_csr
+    assert isinstance(m_sparse[2].body[0], storch.SparseLinear)
+    assert isinstance(m_dense[0], torch.nn.Linear)
+    x = gen.uniform(-1, 1, (25, 30))
+    masked = net.with_params(dense)
+    ref = masked.forward(x)
+    np.testing.assert_allclose(net.forward(x, params=sparse), ref, rtol=0, atol=1e-12)
+    tol = storch.tolerance(masked, x, dtype=dtype)
+    with torch.no_grad():
+        xt = torch.tensor(x, dtype=dtype)
+        got_sparse = m_sparse(xt).double().numpy()
+        got_dense = m_dense(xt).double().numpy()
+    assert np.all(np.abs(got_sparse - ref) <= tol)
+    assert np.all(np.abs(got_dense - ref) <= tol)
+    assert np.all(np.abs(got_sparse - got_dense) <= 2 * tol)
+    # reading the sparse module back gives the masked network, densified
+    if dtype == torch.float64:
+        assert_same_network(storch.network_from_torch(m_sparse), masked)
+
+
+def test_network_to_torch_params_override_is_validated():
+    net = Network.random([Dense(2, 3), ReLU(), Dense(3, 1)], rng=0)
+    with pytest.raises(InputError, match=re.escape("`params` has an entry 'layers.9.weight'")):
+        storch.network_to_torch(net, params={"layers.9.weight": np.ones((3, 2))})
+    with pytest.raises(ShapeError, match=re.escape("`params['layers.0.weight']`")):
+        storch.network_to_torch(net, params={"layers.0.weight": np.ones((2, 2))})
+    with pytest.raises(InputError, match="dense array"):
+        storch.network_to_torch(net, params={"layers.0.bias": sp.csr_matrix(np.ones((1, 3)))})
+    with pytest.raises(LimitError, match="`net`"):
+        storch.network_to_torch(net, params={"layers.0.weight": np.full((3, 2), 1e39)},
+                                device="cpu")
+    with pytest.raises(LimitError, match="`net`"):
+        storch.network_to_torch(net, params={"layers.0.weight": sp.csr_matrix(
+            np.full((3, 2), 1e39))}, device="cpu")
+    with pytest.raises(InputError, match=re.escape("`net` must be a slth.nets.Network")):
+        storch.network_to_torch(torch.nn.Linear(2, 2))
+
+
+REGISTER_CASES = [
+    ("not-a-layer", lambda: storch.register_torch_layer(int, to_module=print), "`layer_type`"),
+    ("to-module", lambda: storch.register_torch_layer(Scale, to_module=None), "`to_module`"),
+    ("from-module", lambda: storch.register_torch_layer(Scale, to_module=print, from_module=3,
+                                                        module_type=TorchScale),
+     "`from_module`"),
+    ("module-type", lambda: storch.register_torch_layer(Scale, to_module=print,
+                                                        from_module=print, module_type=int),
+     "`module_type`"),
+    ("alone", lambda: storch.register_torch_layer(Scale, to_module=print, from_module=print),
+     "`from_module` and `module_type`"),
+    ("taken", lambda: storch.register_torch_layer(Scale, to_module=print, from_module=print,
+                                                  module_type=torch.nn.Linear),
+     "`module_type` Linear is already read by the entry of Dense"),
+]
+
+
+@pytest.mark.parametrize("call, match", [c[1:] for c in REGISTER_CASES],
+                         ids=[c[0] for c in REGISTER_CASES])
+def test_register_torch_layer_validation(call, match):
+    with pytest.raises(InputError, match=match):
+        call()
+    assert Scale not in storch.torch_layers()
+
+
+FROM_NETWORK_CASES = [
+    ("not-a-module", lambda: [torch.nn.Linear(2, 2)], "`module` must be a torch.nn.Sequential"),
+    ("empty", lambda: torch.nn.Sequential(), "at least one layer"),
+    ("bad-name", lambda: torch.nn.Sequential(
+        __import__("collections").OrderedDict([("a b", torch.nn.Linear(2, 2))])),
+     "child names"),
+    ("residual-body", lambda: torch.nn.Sequential(storch.ResidualBlock(torch.nn.Sequential())),
+     "at least one layer at `0.body`"),
+]
+
+
+@pytest.mark.parametrize("make, match", [c[1:] for c in FROM_NETWORK_CASES],
+                         ids=[c[0] for c in FROM_NETWORK_CASES])
+def test_network_from_torch_validation(make, match):
+    with pytest.raises(InputError, match=match):
+        storch.network_from_torch(make())
+
+
+def test_network_from_torch_reads_plain_modules_and_flattens_nested():
+    torch.manual_seed(0)
+    single = storch.network_from_torch(torch.nn.Linear(3, 2))
+    assert single.layers == (("0", Dense(3, 2)),)
+    inner = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
+    net = storch.network_from_torch(torch.nn.Sequential(inner, torch.nn.Linear(4, 2, bias=False)))
+    assert net.layers == (("0", Dense(3, 4)), ("1", ReLU()), ("2", Dense(4, 2, bias=False)))
+    np.testing.assert_array_equal(net.params["layers.0.weight"],
+                                  inner[0].weight.detach().double().numpy())
+    with pytest.raises(ShapeError):
+        storch.network_from_torch(torch.nn.Sequential(torch.nn.Linear(2, 3),
+                                                      torch.nn.Linear(4, 1)))

@@ -1,8 +1,15 @@
 """Torch backend: convert networks and tickets, evaluate them on CPU or CUDA.
 
-Imported only on demand (``import slth`` never imports torch). Everything here
-accepts an :class:`slth.nets.MLP` or an :class:`slth.Ticket` and gives the same
-function as the numpy forward pass, up to the float tolerance below.
+Imported only on demand (``import slth`` never imports torch; core code reaches
+this module at call time through :func:`slth._backends.torch_bridge`).
+Everything here accepts an :class:`slth.nets.MLP`, an :class:`slth.Ticket` or
+an :class:`slth.nets.Network` and gives the same function as the numpy forward
+pass, up to the float tolerance below.
+
+Networks go through a per-layer-type table (:func:`register_torch_layer`,
+:func:`network_to_torch`, :func:`network_from_torch`; Dense, ReLU and Residual
+are built in): a layer type defined anywhere joins the backend by registering
+its torch builder, with no change here.
 
 Float tolerance
 ---------------
@@ -17,19 +24,30 @@ and ``FLOAT64_RTOL = 1e-13``, ``FLOAT64_ATOL = 1e-300`` in float64
 (:func:`tolerance` returns the right-hand side). ``atol`` covers underflow:
 float32 flushes magnitudes below about 1e-38 (1e-45 for subnormals) to zero,
 whatever their relative size. Parameters or inputs beyond float32's range
-(about 3.4e38) raise :class:`slth.errors.LimitError` in float32. The factor ``depth + 1``
-comes from one rounding per layer plus the input cast; ``rtol`` assumes the
-usual random-rounding behaviour of dot products (error about ``sqrt(fan_in)``
-units in the last place) and holds with margin for fan-ins up to about 10^5.
-The worst-case (adversarial rounding) constant is ``fan_in * 2**-24`` instead.
-It assumes TF32 matmuls are off (torch's default; see
-``torch.backends.cuda.matmul.allow_tf32``); with TF32 on, float32 results are
-only good to about 1e-3 relative.
+(about 3.4e38) raise :class:`slth.errors.LimitError` in float32. The factor
+``depth + 1`` comes from one rounding per layer plus the input cast; ``rtol``
+assumes the usual random-rounding behaviour of dot products (error about
+``sqrt(fan_in)`` units in the last place) and holds with margin for fan-ins up
+to about 10^5. The worst-case (adversarial rounding) constant is
+``fan_in * 2**-24`` instead. It assumes TF32 matmuls are off (torch's default;
+see ``torch.backends.cuda.matmul.allow_tf32``); with TF32 on, float32 results
+are only good to about 1e-3 relative.
+
+For a :class:`~slth.nets.Network`, ``a(x)`` is its forward pass with every
+parameter and the input replaced by their absolute values, and ``depth`` counts
+the rounding stages along the longest path (:func:`rounding_depth`): one per
+layer with parameters and one per residual addition; parameter-free layers
+(ReLU) are exact and count 0, so a network of Dense and ReLU layers has the
+depth of the equivalent MLP. For layer types other than Dense, ReLU and
+Residual the bound holds when the layer computes sums of products of its
+parameters and inputs (an elementwise scaling, say) followed by exact
+operations.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -43,22 +61,52 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "`pip install torch`), or use the numpy forward passes in slth.nets / slth.Ticket"
     ) from exc
 
-from ..errors import InputError, LimitError, ShapeError
-from ..nets.mlp import MLP, check_input
+from ..errors import InputError, LimitError, ShapeError, format_value
+from ..nets.base import Layer, Network, Residual
+from ..nets.mlp import MLP
 from ..ticket import SPARSE_DENSITY_THRESHOLD, Ticket, source_bias_layers
+from ._common import FLOAT32_MAX as _FLOAT32_MAX
+from ._common import as_device as _device
+from ._common import as_dtype as _dtype
+from ._common import default_device
+from ._common import tensor as _tensor
+from ._table import (
+    BuildContext,
+    ReadContext,
+    ResidualBlock,
+    SparseLinear,
+    TorchLayer,
+    network_from_torch,
+    network_module,
+    network_to_torch,
+    register_torch_layer,
+    torch_layers,
+    unregister_torch_layer,
+)
 
 __all__ = [
     "FLOAT32_ATOL",
     "FLOAT32_RTOL",
     "FLOAT64_ATOL",
     "FLOAT64_RTOL",
+    "BuildContext",
+    "ReadContext",
+    "ResidualBlock",
+    "SparseLinear",
+    "TorchLayer",
     "default_device",
     "forward",
     "max_abs_error",
     "mlp_from_torch",
+    "network_from_torch",
+    "network_to_torch",
+    "register_torch_layer",
+    "rounding_depth",
     "rounding_scale",
     "to_torch",
     "tolerance",
+    "torch_layers",
+    "unregister_torch_layer",
 ]
 
 #: Relative float32 tolerance of the torch forward pass (see the module docstring).
@@ -69,66 +117,27 @@ FLOAT64_RTOL: float = 1e-13
 FLOAT32_ATOL: float = 1e-30
 #: Absolute float64 tolerance (underflow) of the torch forward pass.
 FLOAT64_ATOL: float = 1e-300
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-Net = MLP | Ticket
+Net = MLP | Ticket | Network
 
 
 # ---------------------------------------------------------------------- helpers
-def default_device() -> torch.device:
-    """``cuda`` when a CUDA device is available, ``cpu`` otherwise.
-
-    Returns
-    -------
-    torch.device
-    """
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _device(device: Any) -> torch.device:
-    if device is None:
-        return default_device()
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(
-            f"`device` must be None, a torch.device or a device string like 'cpu' or "
-            f"'cuda:0'; received {device!r}"
-        ) from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"`device` is {device!r} but CUDA is not available here; use 'cpu'")
-    return dev
-
-
-def _dtype(dtype: Any) -> torch.dtype:
-    if dtype not in (torch.float32, torch.float64):
-        raise InputError(
-            f"`dtype` must be torch.float32 or torch.float64; received {dtype!r}"
-        )
-    return dtype
-
-
 def _check_net(net: Any, name: str) -> Net:
-    if not isinstance(net, (MLP, Ticket)):
+    if not isinstance(net, (MLP, Ticket, Network)):
         raise InputError(
-            f"`{name}` must be a slth.nets.MLP or a slth.Ticket; received "
-            f"{type(net).__name__}"
+            f"`{name}` must be a slth.nets.MLP, a slth.nets.Network or a slth.Ticket; "
+            f"received {type(net).__name__}"
         )
     return net
 
 
-def _tensor(
-    a: np.ndarray, dtype: torch.dtype, device: torch.device, name: str = "net"
-) -> torch.Tensor:
-    """Copy a (possibly read-only) numpy array to a tensor of ``dtype`` on ``device``."""
-    np_dtype = np.float32 if dtype == torch.float32 else np.float64
-    if dtype == torch.float32 and a.size and float(np.abs(a).max()) > _FLOAT32_MAX:
-        raise LimitError(
-            f"`{name}` holds values beyond the float32 range (|v| <= {_FLOAT32_MAX:.3g}); "
-            f"received max |v| = {float(np.abs(a).max()):.3g}; use dtype=torch.float64"
-        )
-    arr = np.array(a, dtype=np_dtype if a.dtype.kind == "f" else a.dtype, copy=True)
-    return torch.from_numpy(arr).to(device=device)
+def _shapes(net: Net) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Per-example input and output shapes."""
+    if isinstance(net, (MLP, Ticket)):
+        widths = _source(net).widths
+        return (widths[0],), (widths[-1],)
+    assert net.input_shape is not None
+    return net.input_shape, net.output_shape
 
 
 def _chunk(
@@ -144,12 +153,12 @@ def _chunk(
     return _tensor(part, dtype, device, name)
 
 
-def _source(net: Net) -> MLP:
+def _source(net: MLP | Ticket) -> MLP:
     return net.source if isinstance(net, Ticket) else net
 
 
 def _layer_ops(
-    net: Net, device: torch.device, dtype: torch.dtype, name: str = "net"
+    net: MLP | Ticket, device: torch.device, dtype: torch.dtype, name: str = "net"
 ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """Per-layer (weight, bias) tensors on ``device``; sparse CSR for sparse ticket layers."""
     if isinstance(net, MLP):
@@ -160,10 +169,13 @@ def _layer_ops(
     # ticket over a virtual source runs here too without drawing the source
     src = net.source
     widths = src.widths
+    names = iter(src.parameter_names())  # weight 0, bias 0 (if any), weight 1, ...
     ops = []
     for l, has_bias in enumerate(source_bias_layers(src)):
         shape = (widths[l + 1], widths[l])
-        idx, vals = net.kept_entries(f"weights[{l}]")
+        wname = next(names)
+        bname = next(names) if has_bias else None
+        idx, vals = net.kept_entries(wname)
         if idx.size < SPARSE_DENSITY_THRESHOLD * shape[0] * shape[1]:
             rows, col = np.divmod(idx, shape[1])        # row-major: rows nondecreasing
             crow = np.zeros(shape[0] + 1, dtype=np.int64)
@@ -182,8 +194,8 @@ def _layer_ops(
             dense.ravel()[idx] = vals
             wt = _tensor(dense, dtype, device, name)
         bt = None
-        if has_bias:
-            bidx, bvals = net.kept_entries(f"biases[{l}]")
+        if bname is not None:
+            bidx, bvals = net.kept_entries(bname)
             bv = np.zeros(shape[0])
             bv[bidx] = bvals
             bt = _tensor(bv, dtype, device, name)
@@ -204,22 +216,53 @@ def _run(ops: list[tuple[torch.Tensor, torch.Tensor | None]], x: torch.Tensor) -
     return h.T
 
 
-def _inputs(x: Any, d_in: int, name: str) -> tuple[Any, bool, bool]:
-    """Validate inputs; return (2-D array or tensor, was_1d, is_tensor)."""
+def _evaluator(net: Net, device: torch.device, dtype: torch.dtype, name: str
+               ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The forward pass on ``(batch, *input_shape)`` tensors, parameters on ``device``."""
+    if not isinstance(net, (MLP, Ticket)):
+        return network_module(net, None, device, dtype, name)
+    ops = _layer_ops(net, device, dtype, name)
+    return lambda x: _run(ops, x)
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return f"(batch, {', '.join(map(str, shape))}) or {tuple(shape)}"
+
+
+def _inputs(x: Any, shape: Sequence[int], name: str) -> tuple[Any, bool, bool]:
+    """Validate inputs; return (batched array or tensor, was_single, is_tensor)."""
+    shape = tuple(shape)
     if isinstance(x, torch.Tensor):
         if x.is_complex() or not (x.is_floating_point() or x.dtype in _INT_DTYPES):
             raise InputError(f"`{name}` must hold real numbers; received dtype {x.dtype}")
-        if x.ndim not in (1, 2) or x.shape[-1] != d_in:
+        got = tuple(x.shape)
+        if got != shape and got[1:] != shape:
             raise ShapeError(
-                f"`{name}` must have shape (batch, {d_in}) or ({d_in},); received shape "
-                f"{tuple(x.shape)}"
+                f"`{name}` must have shape {_shape_text(shape)}; received shape {got}"
             )
         if x.is_floating_point() and not bool(torch.isfinite(x).all()):
             raise InputError(f"`{name}` must be finite; received NaN or infinite entries")
-        single = x.ndim == 1
-        return (x[None, :] if single else x), single, True
-    arr, single = check_input(x, d_in, name)
-    return arr, single, False
+        single = got == shape
+        return (x[None] if single else x), single, True
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"`{name}` must be an array of real numbers; received {format_value(x)}"
+        ) from exc
+    if arr.dtype.kind not in "iuf":
+        raise InputError(
+            f"`{name}` must hold real numbers (int or float dtype); received {format_value(arr)}"
+        )
+    if arr.shape != shape and arr.shape[1:] != shape:
+        raise ShapeError(
+            f"`{name}` must have shape {_shape_text(shape)}; received shape {arr.shape}"
+        )
+    arr = np.asarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise InputError(f"`{name}` must be finite; received NaN or infinite entries")
+    single = arr.shape == shape
+    return (arr[None] if single else arr), single, False
 
 
 _INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
@@ -227,29 +270,34 @@ _INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
 
 # ---------------------------------------------------------------------- conversion
 def to_torch(
-    net: Net, *, device: Any = None, dtype: torch.dtype = torch.float32
+    net: Net, *, device: Any = None, dtype: torch.dtype | str = torch.float32
 ) -> nn.Sequential:
-    """Convert an MLP or a ticket to ``nn.Sequential(Linear, ReLU, ..., Linear)``.
+    """Convert an MLP, a ticket or a network to a ``torch.nn.Sequential``.
 
     Parameters
     ----------
-    net : MLP or Ticket
+    net : MLP, Ticket or Network
         For a ticket the module holds the masked weights ``source * mask``
-        (dense; pruned entries are 0).
+        (dense; pruned entries are 0). A :class:`~slth.nets.Network` is built
+        through the torch table, as :func:`network_to_torch` builds it.
     device : torch.device or str, optional
         Default: ``cuda`` when available, else ``cpu``.
-    dtype : {torch.float32, torch.float64}, default torch.float32
+    dtype : {torch.float32, torch.float64, "float32", "float64"}, default torch.float32
         Parameter dtype. float64 is exact: ``mlp_from_torch(to_torch(m,
-        dtype=torch.float64))`` returns the same bits.
+        dtype=torch.float64))`` returns the same bits (``network_from_torch``
+        for a network).
 
     Returns
     -------
     torch.nn.Sequential
-        ``Linear`` layers (``bias=False`` where the MLP layer has no bias)
-        separated by ``ReLU``, no ReLU after the last layer.
+        For an MLP or a ticket: ``Linear`` layers (``bias=False`` where the MLP
+        layer has no bias) separated by ``ReLU``, no ReLU after the last layer.
+        For a network: one child per layer, named as the network names it.
     """
     net = _check_net(net, "net")
     dev, dt = _device(device), _dtype(dtype)
+    if not isinstance(net, (MLP, Ticket)):
+        return network_module(net, None, dev, dt, "net")
     mlp = net.network() if isinstance(net, Ticket) else net
     layers: list[nn.Module] = []
     for l, (w, b) in enumerate(zip(mlp.weights, mlp.biases, strict=True)):
@@ -353,24 +401,26 @@ def forward(
     x: Any,
     *,
     device: Any = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str = torch.float32,
     batch_size: int | None = None,
 ) -> Any:
-    """Batched forward pass of an MLP or a ticket on CUDA (when available) or CPU.
+    """Batched forward pass of an MLP, a ticket or a network on CUDA (when available) or CPU.
 
     Ticket layers whose density is below
     :data:`slth.ticket.SPARSE_DENSITY_THRESHOLD` run as sparse CSR tensors, the
-    others as dense masked weights, exactly as :meth:`slth.Ticket.forward`.
+    others as dense masked weights, exactly as :meth:`slth.Ticket.forward`. A
+    network runs as the module :func:`network_to_torch` builds.
 
     Parameters
     ----------
-    net : MLP or Ticket
+    net : MLP, Ticket or Network
         The network to evaluate.
     x : array_like or torch.Tensor
-        Inputs ``(batch, d_0)`` or ``(d_0,)``, real and finite.
+        Inputs ``(batch, d_0)`` or ``(d_0,)`` (``(batch, *input_shape)`` or
+        ``input_shape`` for a network), real and finite.
     device : torch.device or str, optional
         Default: ``cuda`` when available, else ``cpu``.
-    dtype : {torch.float32, torch.float64}, default torch.float32
+    dtype : {torch.float32, torch.float64, "float32", "float64"}, default torch.float32
         Compute dtype. Results agree with the float64 numpy forward pass within
         :func:`tolerance` (``FLOAT32_RTOL * (depth + 1) * a(x) + FLOAT32_ATOL``
         in float32, see the module docstring).
@@ -381,21 +431,22 @@ def forward(
     -------
     numpy.ndarray or torch.Tensor
         float64 numpy array when ``x`` is array-like; a tensor of ``dtype`` on
-        ``device`` when ``x`` is a tensor. Shape ``(batch, d_L)`` or ``(d_L,)``.
+        ``device`` when ``x`` is a tensor. Shape ``(batch, d_L)`` or ``(d_L,)``
+        (``(batch, *output_shape)`` or ``output_shape`` for a network).
     """
     net = _check_net(net, "net")
     dev, dt = _device(device), _dtype(dtype)
-    src = _source(net)
-    xs, single, is_tensor = _inputs(x, src.widths[0], "x")
+    in_shape, out_shape = _shapes(net)
+    xs, single, is_tensor = _inputs(x, in_shape, "x")
     n = int(xs.shape[0])
     bs = _batch_size(batch_size, n)
-    ops = _layer_ops(net, dev, dt)
+    run = _evaluator(net, dev, dt, "net")
     outs = []
     with torch.no_grad():
         for start in range(0, n, bs):
             chunk = _chunk(xs, start, bs, dev, dt, "x")
-            outs.append(_run(ops, chunk))
-        out = torch.cat(outs) if outs else torch.zeros((0, src.widths[-1]), dtype=dt, device=dev)
+            outs.append(run(chunk))
+        out = torch.cat(outs) if outs else torch.zeros((0, *out_shape), dtype=dt, device=dev)
     if single:
         out = out[0]
     if is_tensor:
@@ -421,7 +472,7 @@ def max_abs_error(
     inputs: Any,
     *,
     device: Any = None,
-    dtype: torch.dtype = torch.float64,
+    dtype: torch.dtype | str = torch.float64,
     batch_size: int = 65536,
     norm: Literal["max", "l2"] = "max",
 ) -> float:
@@ -433,14 +484,15 @@ def max_abs_error(
 
     Parameters
     ----------
-    target, ticket : MLP or Ticket
-        Networks with the same input and output widths (usually a target MLP and
-        a ticket approximating it).
+    target, ticket : MLP, Ticket or Network
+        Networks with the same input and output widths (shapes, for a
+        :class:`~slth.nets.Network`; usually a target MLP and a ticket
+        approximating it).
     inputs : array_like or torch.Tensor
-        ``(N, d_0)`` inputs.
+        ``(N, d_0)`` inputs (``(N, *input_shape)``).
     device : torch.device or str, optional
         Default: ``cuda`` when available, else ``cpu``.
-    dtype : {torch.float64, torch.float32}, default torch.float64
+    dtype : {torch.float64, torch.float32, "float64", "float32"}, default torch.float64
         Compute dtype. float64 by default because ticket errors (1e-2 down to
         1e-6) sit close to float32 rounding; in float32 the result is only
         meaningful above ``2 * tolerance`` (see :func:`tolerance`).
@@ -448,7 +500,8 @@ def max_abs_error(
         Rows per chunk.
     norm : {"max", "l2"}, default "max"
         Norm of the output difference per input: largest absolute entry, or
-        Euclidean norm (the norm of Pensia et al. 2020, Theorem 1).
+        Euclidean norm (the norm of Pensia et al. 2020, Theorem 1; over all
+        output entries for a multi-dimensional output).
 
     Returns
     -------
@@ -465,23 +518,28 @@ def max_abs_error(
     ticket = _check_net(ticket, "ticket")
     if norm not in ("max", "l2"):
         raise InputError(f"`norm` must be 'max' or 'l2'; received {norm!r}")
-    tw, kw = _source(target).widths, _source(ticket).widths
-    if tw[0] != kw[0] or tw[-1] != kw[-1]:
+    (t_in, t_out), (k_in, k_out) = _shapes(target), _shapes(ticket)
+    if t_in != k_in or t_out != k_out:
+        if not (isinstance(target, (MLP, Ticket)) and isinstance(ticket, (MLP, Ticket))):
+            raise ShapeError(
+                f"`ticket` must map inputs of shape {t_in} to outputs of shape {t_out} like "
+                f"`target`; received a network mapping {k_in} to {k_out}"
+            )
         raise ShapeError(
-            f"`ticket` must map {tw[0]} inputs to {tw[-1]} outputs like `target`; received "
-            f"a network of widths {kw}"
+            f"`ticket` must map {t_in[0]} inputs to {t_out[0]} outputs like `target`; "
+            f"received a network of widths {_source(ticket).widths}"  # type: ignore[arg-type]
         )
     dev, dt = _device(device), _dtype(dtype)
-    xs, _, _ = _inputs(inputs, tw[0], "inputs")
+    xs, _, _ = _inputs(inputs, t_in, "inputs")
     n = int(xs.shape[0])
     bs = _batch_size(batch_size, n)
-    ops_t = _layer_ops(target, dev, dt, "target")
-    ops_k = _layer_ops(ticket, dev, dt, "ticket")
+    run_t = _evaluator(target, dev, dt, "target")
+    run_k = _evaluator(ticket, dev, dt, "ticket")
     worst = torch.zeros((), dtype=dt, device=dev)
     with torch.no_grad():
         for start in range(0, n, bs):
             chunk = _chunk(xs, start, bs, dev, dt, "inputs")
-            diff = _run(ops_t, chunk) - _run(ops_k, chunk)
+            diff = (run_t(chunk) - run_k(chunk)).reshape(chunk.shape[0], -1)
             if norm == "max":
                 err = diff.abs().amax()
             else:
@@ -495,13 +553,16 @@ def rounding_scale(net: Net, x: Any) -> np.ndarray:
 
     Every output entry of the forward pass is a sum of terms whose absolute
     values sum to at most ``a(x)``, so ``a(x)`` is the scale of its rounding
-    error. For a ticket the masked weights are used.
+    error. For a ticket the masked weights are used; for a
+    :class:`~slth.nets.Network`, its forward pass with every parameter replaced
+    by its absolute value, on ``|x|``.
 
     Parameters
     ----------
-    net : MLP or Ticket
+    net : MLP, Ticket or Network
     x : array_like
-        ``(batch, d_0)`` or ``(d_0,)``.
+        ``(batch, d_0)`` or ``(d_0,)`` (``(batch, *input_shape)`` or
+        ``input_shape`` for a network).
 
     Returns
     -------
@@ -509,35 +570,74 @@ def rounding_scale(net: Net, x: Any) -> np.ndarray:
         float64, same shape as the network's output for ``x``.
     """
     net = _check_net(net, "net")
-    mlp = net.network() if isinstance(net, Ticket) else net
-    arr, single = check_input(x, mlp.widths[0])
+    in_shape, _ = _shapes(net)
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu", torch.float64).numpy()
+    arr, single, _ = _inputs(x, in_shape, "x")
     h = np.abs(arr)
-    for w, b in zip(mlp.weights, mlp.biases, strict=True):
-        h = h @ np.abs(w).T
-        if b is not None:
-            h += np.abs(b)
+    if isinstance(net, (MLP, Ticket)):
+        mlp = net.network() if isinstance(net, Ticket) else net
+        for w, b in zip(mlp.weights, mlp.biases, strict=True):
+            h = h @ np.abs(w).T
+            if b is not None:
+                h += np.abs(b)
+    else:
+        h = net.forward(h, params={k: np.abs(v) for k, v in net.params.items()})
     return h[0] if single else h
 
 
-def tolerance(net: Net, x: Any, *, dtype: torch.dtype = torch.float32) -> np.ndarray:
+def _layers_depth(layers: Sequence[tuple[str, Layer]]) -> int:
+    depth = 0
+    for _, layer in layers:
+        if isinstance(layer, Residual):
+            depth += 1 + _layers_depth(layer.body)
+        elif layer.param_specs():
+            depth += 1
+    return depth
+
+
+def rounding_depth(net: Net) -> int:
+    """The ``depth`` of the float tolerance: rounding stages along the longest path.
+
+    Parameters
+    ----------
+    net : MLP, Ticket or Network
+
+    Returns
+    -------
+    int
+        An MLP's (a ticket's source's) number of layers; for a
+        :class:`~slth.nets.Network`, one per layer with parameters plus, for
+        each Residual, one (its addition) plus its body's depth (the skip path
+        is never the longer one). Parameter-free layers count 0. A Network of
+        Dense and ReLU layers has the depth of the equivalent MLP.
+    """
+    net = _check_net(net, "net")
+    if isinstance(net, (MLP, Ticket)):
+        return _source(net).depth
+    return _layers_depth(net.layers)
+
+
+def tolerance(net: Net, x: Any, *, dtype: torch.dtype | str = torch.float32) -> np.ndarray:
     """Documented elementwise bound on ``|forward(net, x, dtype=dtype) - net.forward(x)|``.
 
     Parameters
     ----------
-    net : MLP or Ticket
+    net : MLP, Ticket or Network
     x : array_like
-        ``(batch, d_0)`` or ``(d_0,)``.
-    dtype : {torch.float32, torch.float64}, default torch.float32
+        ``(batch, d_0)`` or ``(d_0,)`` (``(batch, *input_shape)`` or
+        ``input_shape`` for a network).
+    dtype : {torch.float32, torch.float64, "float32", "float64"}, default torch.float32
 
     Returns
     -------
     numpy.ndarray
         ``rtol * (depth + 1) * rounding_scale(net, x) + atol`` with
         ``(rtol, atol)`` = (:data:`FLOAT32_RTOL`, :data:`FLOAT32_ATOL`) or
-        (:data:`FLOAT64_RTOL`, :data:`FLOAT64_ATOL`).
+        (:data:`FLOAT64_RTOL`, :data:`FLOAT64_ATOL`) and ``depth`` =
+        :func:`rounding_depth`.
     """
     f32 = _dtype(dtype) == torch.float32
     rtol, atol = (FLOAT32_RTOL, FLOAT32_ATOL) if f32 else (FLOAT64_RTOL, FLOAT64_ATOL)
-    depth = _source(_check_net(net, "net")).depth
+    depth = rounding_depth(net)
     return rtol * (depth + 1) * rounding_scale(net, x) + atol
-
