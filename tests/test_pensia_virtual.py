@@ -184,3 +184,50 @@ def test_virtual_ticket_equals_dense_ticket(bias):
     assert given.params["source_given"] and given.params["n"] == [6, 6]
     for name in dt.kept:
         np.testing.assert_array_equal(given.kept[name], vt.kept[name])
+
+
+def _random_instances(rng, d_out, d_in, n, bias, overlap=False):
+    """LayerInstances-shaped inputs of a random layout (``overlap``: a unit in both parts)."""
+    from slth.constructions.layouts.pair_dense import LayerInstances
+
+    B = 2 * d_out * d_in + (d_out if bias else 0)
+    units_pos = np.stack([rng.permutation(2 * n)[:n] for _ in range(d_in)])
+    if overlap:
+        units_neg = np.stack([rng.permutation(2 * n)[:n] for _ in range(d_in)])
+    else:
+        units_neg = np.stack([np.setdiff1d(np.arange(2 * n), up, assume_unique=True)
+                              for up in units_pos])
+    return LayerInstances(
+        values=rng.uniform(-1, 1, (B, n)), targets=rng.uniform(-1, 1, B),
+        valid=rng.random((B, n)) < 0.8, units_pos=units_pos, units_neg=units_neg,
+        units_bias=rng.permutation(2 * n)[:n] if bias else None, d_in=d_in, d_out=d_out, n=n)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("overlap", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_parallel_scatter_kernel_matches_numpy_twin_on_random_instances(threads, overlap,
+                                                                         bias):
+    import numba
+
+    rng = np.random.default_rng(100 * threads + 10 * overlap + bias)
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        for d_out, d_in, n in ((1, 1, 1), (7, 3, 4), (13, 9, 5), (2, 70, 3), (3, 4, 33)):
+            inst = _random_instances(rng, d_out, d_in, n, bias, overlap)
+            m = 2 * n * (d_in + bias)
+            for density in (0.0, 0.3, 1.0):
+                chosen = rng.random(inst.values.shape) < density
+                row0 = int(rng.integers(0, 5))
+                got = scatter_kept_fast(inst, chosen, m, row0)
+                want = scatter_kept(inst, chosen, m, row0)
+                assert got[0].dtype == np.int64
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])
+                if bias:
+                    np.testing.assert_array_equal(got[2], want[2])
+                else:
+                    assert got[2] is None and want[2] is None
+    finally:
+        numba.set_num_threads(old)

@@ -42,9 +42,10 @@ from ..errors import ConstructionError
 from ..nets.mlp import MLP
 from ..ticket import Ticket
 from .layouts.pair_dense import (
+    _gather_rows,
+    _layer_prelude,
     gather_bytes,
     gather_layer,
-    gather_layer_from_source,
     kept_first,
     scatter_kept_bytes,
     scatter_kept_fast,
@@ -301,8 +302,11 @@ def realise_kept(
     For each target layer i, in row blocks sized so that one block's gather,
     selection and scatter fit ``chunk_bytes``:
     :func:`~slth.constructions.layouts.pair_dense.gather_layer_from_source`
-    (reads only the entries a ticket may keep) -> one ``select`` call ->
-    :func:`~slth.constructions.layouts.pair_dense.scatter_kept`. No dense mask
+    (reads only the entries a ticket may keep; the first layer's entries and
+    their sign parts are read once per layer and shared by its blocks, and the
+    memory is checked once per layer) -> one ``select`` call ->
+    :func:`~slth.constructions.layouts.pair_dense.scatter_kept` (its numba
+    twin, ``scatter_kept_fast``). No dense mask
     of the source exists at any point: the second layer's kept indices are
     concatenated block by block (blocks are row ranges, so the result is
     sorted), the first layer's are the used units' block-diagonal entries
@@ -364,10 +368,15 @@ def realise_kept(
         used = np.zeros((d_in, two_n), dtype=bool)
         used_bias = None if b is None else np.zeros(two_n, dtype=bool)
         second_parts: list[np.ndarray] = []
+        # the block-diagonal first-layer entries and their sign parts, once per layer; the
+        # blocks' peak was checked above, so the row gathers check no memory of their own
+        t0 = time.perf_counter()
+        pre = _layer_prelude(source, target, i, n, True)
+        t_gather += time.perf_counter() - t0
         for r0 in range(0, d_out, rows):
             r1 = min(d_out, r0 + rows)
             t0 = time.perf_counter()
-            inst = gather_layer_from_source(source, target, i, n, rows=slice(r0, r1), fused=True)
+            inst = _gather_rows(pre, source, W[r0:r1], None if b is None else b[r0:r1], r0)
             t1 = time.perf_counter()
             chosen, err = select(inst.values, inst.targets, inst.valid, tol)
             t2 = time.perf_counter()
@@ -392,6 +401,7 @@ def realise_kept(
             t_select += t2 - t1
             t_scatter += t3 - t2
             del inst, chosen, err
+        del pre
         t0 = time.perf_counter()
         first, first_bias = kept_first(used, used_bias, d_in, n)
         out.kept[f"weights[{2 * i}]"] = first

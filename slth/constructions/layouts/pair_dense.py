@@ -53,11 +53,13 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import prange
+from llvmlite import ir
+from numba import prange, types
+from numba.extending import intrinsic
 
 from ... import _validate
 from ..._memory import check_memory, format_count
-from ..._philox import _ONE, _TWO_M53, _U11, _ZERO, _lane, _philox
+from ..._philox import _ONE, _TWO_M53, _U11, _ZERO, _philox
 from ..._rng import RNGLike, as_generator
 from ...errors import InputError, ShapeError, format_value
 from ...nets.mlp import MLP
@@ -456,6 +458,11 @@ def source_spec(target: MLP, units: Sequence[int]) -> dict[str, tuple[int, ...]]
     return spec
 
 
+#: Columns (blocks j of 2n entries) of one task of :func:`_gather_virtual_kernel`; even, so
+#: a task's entries start on a Philox block boundary whenever its row does.
+_GATHER_COLUMNS = 64
+
+
 @numba.njit(cache=True, parallel=True)
 def _gather_virtual_kernel(k0, k1, scale, shift, row0, m, units_pos, mag_pos, units_neg,
                            mag_neg, out_pos, out_neg):  # pragma: no cover - numba
@@ -466,28 +473,40 @@ def _gather_virtual_kernel(k0, k1, scale, shift, row0, m, units_pos, mag_pos, un
     does (Philox block ``i >> 2`` + 1, lane ``i & 3``, ``(w >> 11) 2^-53 * scale +
     shift``) and multiplied by the first-layer magnitudes, as
     :func:`_gather_parts` does with numpy: the same bits (tested).
+
+    The tasks, run in parallel, are (row, run of :data:`_GATHER_COLUMNS` blocks j)
+    pairs: each fills a small buffer with all four lanes of every Philox block
+    its entries touch, each block computed once (a block is shared by two
+    tasks only where a row does not start on a multiple of 4: one block per
+    task boundary), then gathers the products from the buffer.
     """
     R, d_in, n = out_pos.shape
     two_n = 2 * n
-    for r in prange(R):
-        buf = np.empty(two_n)
-        base = (row0 + r) * m
-        for j in range(d_in):
-            start = base + j * two_n
-            last = np.int64(-1)
-            w0 = w1 = w2 = w3 = _ZERO
-            for k in range(two_n):
-                i = start + k
-                b = i >> 2
-                if b != last:
-                    w0, w1, w2, w3 = _philox(k0, k1, np.uint64(b) + _ONE, _ZERO, _ZERO, _ZERO)
-                    last = b
-                w = _lane(w0, w1, w2, w3, i & 3)
-                u = np.float64(w >> _U11) * _TWO_M53
-                buf[k] = u * scale + shift
+    J = _GATHER_COLUMNS
+    segs = (d_in + J - 1) // J
+    for task in prange(R * segs):
+        r = task // segs
+        j0 = (task - r * segs) * J
+        j1 = min(d_in, j0 + J)
+        e0 = (row0 + r) * m + j0 * two_n            # first entry of the task
+        e1 = e0 + (j1 - j0) * two_n                 # one past its last
+        b0 = e0 >> 2
+        b1 = (e1 - 1) >> 2
+        buf = np.empty(4 * (b1 - b0 + 1))
+        for b in range(b0, b1 + 1):
+            w0, w1, w2, w3 = _philox(k0, k1, np.uint64(b) + _ONE, _ZERO, _ZERO, _ZERO)
+            t = 4 * (b - b0)
+            buf[t] = np.float64(w0 >> _U11) * _TWO_M53 * scale + shift
+            buf[t + 1] = np.float64(w1 >> _U11) * _TWO_M53 * scale + shift
+            buf[t + 2] = np.float64(w2 >> _U11) * _TWO_M53 * scale + shift
+            buf[t + 3] = np.float64(w3 >> _U11) * _TWO_M53 * scale + shift
+        off = e0 - 4 * b0
+        for j in range(j0, j1):
+            s = off + (j - j0) * two_n
             for c in range(n):
-                out_pos[r, j, c] = buf[units_pos[j, c]] * mag_pos[j, c]
-                out_neg[r, j, c] = buf[units_neg[j, c]] * mag_neg[j, c]
+                out_pos[r, j, c] = buf[s + units_pos[j, c]] * mag_pos[j, c]
+            for c in range(n):
+                out_neg[r, j, c] = buf[s + units_neg[j, c]] * mag_neg[j, c]
 
 
 def _virtual_parts(source: Any) -> Any:
@@ -500,43 +519,115 @@ def _virtual_parts(source: Any) -> Any:
     return None
 
 
-def _gather_virtual(vs: Any, a: np.ndarray, c: np.ndarray | None, layer: int, W: np.ndarray,
-                    b: np.ndarray | None, n: int, r0: int, m: int) -> LayerInstances:
-    """:func:`_gather_parts` with the sign parts' second-layer products fused with Philox."""
+@dataclass(frozen=True)
+class _LayerPrelude:
+    """What every row block of a layer shares: read and sorted once per layer (private).
+
+    ``a`` the block-diagonal first-layer weights ``(d_in, 2n)``, ``c`` the
+    constant block's biases (or None), the sign parts of :func:`_sign_parts`
+    (units as C-contiguous int64), and for a virtual source (``vs`` not None)
+    the Philox key and law of the second layer.
+    """
+
+    a: np.ndarray
+    c: np.ndarray | None
+    units_pos: np.ndarray
+    val_pos: np.ndarray
+    mag_pos: np.ndarray
+    units_neg: np.ndarray
+    val_neg: np.ndarray
+    mag_neg: np.ndarray
+    units_bias: np.ndarray | None
+    val_bias: np.ndarray | None
+    mag_bias: np.ndarray | None
+    vs: Any
+    key: tuple[np.uint64, np.uint64] | None
+    scale: float
+    shift: float
+    layer: int
+    n: int
+    m: int
+
+
+def _layer_prelude(source: Any, target: MLP, layer: int, n: int, fused: bool) -> _LayerPrelude:
+    """Read the keepable first-layer entries of ``layer`` and sort their signs, once."""
     from ...sources import LAWS
 
-    d_out, d_in = W.shape
-    P = d_out * d_in
-    nb = d_out if b is not None else 0
+    d_in = target.weights[layer].shape[1]
+    has_bias = target.biases[layer] is not None
     two_n = 2 * n
     main = two_n * d_in
-    units_pos, val_pos, mag_pos, units_neg, val_neg, mag_neg = _sign_parts(a, n)
+    m = main + (two_n if has_bias else 0)
+    units = np.arange(main, dtype=np.int64)
+    a = source.entries(f"weights[{2 * layer}]", units * d_in + units // two_n).reshape(d_in,
+                                                                                     two_n)
+    c = ub = vb = mb = None
+    if has_bias:
+        c = source.entries(f"biases[{2 * layer}]", np.arange(main, m, dtype=np.int64))
+        ub, vb = _pick(c > 0.0, n)
+        mb = np.where(vb, c[ub], 0.0)
+        ub = ub.astype(np.int64, copy=False)
+    up, vp, mp, un, vn, mn = _sign_parts(a, n)
+    vs = _virtual_parts(source) if fused else None
+    key, scale, shift = None, 1.0, 0.0
+    if vs is not None:
+        law = LAWS[vs.law]
+        key = tuple(np.uint64(k) for k in vs.key(f"weights[{2 * layer + 1}]"))
+        scale, shift = float(law.scale), float(law.shift)
+    return _LayerPrelude(a, c, np.ascontiguousarray(up, dtype=np.int64), vp,
+                         np.ascontiguousarray(mp), np.ascontiguousarray(un, dtype=np.int64), vn,
+                         np.ascontiguousarray(mn), ub, vb, mb, vs, key, scale, shift, layer, n,
+                         m)
+
+
+def _gather_rows(pre: _LayerPrelude, source: Any, W: np.ndarray, b: np.ndarray | None,
+                 r0: int) -> LayerInstances:
+    """The instances of target rows ``r0 .. r0 + len(W)`` from a layer's prelude (private).
+
+    ``W`` and ``b`` are the target rows (already sliced). No memory check: the
+    caller (:func:`gather_layer_from_source`, or :func:`~slth.constructions._realise.
+    realise_kept` once per layer for its row blocks) has checked the peak.
+    """
+    if pre.vs is None:
+        d_out = W.shape[0]
+        idx = (np.arange(r0, r0 + d_out, dtype=np.int64)[:, None] * pre.m
+               + np.arange(pre.m)[None, :]).ravel()
+        second = source.entries(f"weights[{2 * pre.layer + 1}]", idx).reshape(d_out, pre.m)
+        return _gather_parts(pre.a, pre.c, second, W, b, pre.n)
+    return _gather_virtual(pre, W, b, r0)
+
+
+def _gather_virtual(pre: _LayerPrelude, W: np.ndarray, b: np.ndarray | None,
+                    r0: int) -> LayerInstances:
+    """:func:`_gather_parts` with the sign parts' second-layer products fused with Philox."""
+    d_out, d_in = W.shape
+    n, m = pre.n, pre.m
+    P = d_out * d_in
+    nb = d_out if b is not None else 0
+    main = 2 * n * d_in
     values = np.empty((2 * P + nb, n), dtype=np.float64)
     valid = np.empty((2 * P + nb, n), dtype=bool)
-    law = LAWS[vs.law]
-    k0, k1 = (np.uint64(k) for k in vs.key(f"weights[{2 * layer + 1}]"))
-    _gather_virtual_kernel(k0, k1, float(law.scale), float(law.shift), np.int64(r0),
-                           np.int64(m), units_pos.astype(np.int64), mag_pos,
-                           units_neg.astype(np.int64), mag_neg,
+    k0, k1 = pre.key
+    _gather_virtual_kernel(k0, k1, pre.scale, pre.shift, np.int64(r0), np.int64(m),
+                           pre.units_pos, pre.mag_pos, pre.units_neg, pre.mag_neg,
                            values[:P].reshape(d_out, d_in, n),
                            values[P:2 * P].reshape(d_out, d_in, n))
-    valid[:P].reshape(d_out, d_in, n)[...] = val_pos[None]
-    valid[P:2 * P].reshape(d_out, d_in, n)[...] = val_neg[None]
+    valid[:P].reshape(d_out, d_in, n)[...] = pre.val_pos[None]
+    valid[P:2 * P].reshape(d_out, d_in, n)[...] = pre.val_neg[None]
     targets = np.empty(2 * P + nb, dtype=np.float64)
     targets[:P] = W.ravel()
     np.negative(W.ravel(), out=targets[P:2 * P])
     units_bias = None
-    if b is not None and c is not None:
-        units_bias, val_b = _pick(c > 0.0, n)
-        mag_b = np.where(val_b, c[units_bias], 0.0)
+    if b is not None and pre.c is not None:
+        units_bias = pre.units_bias
         idx = (np.arange(r0, r0 + d_out, dtype=np.int64)[:, None] * m + main
-               + units_bias[None, :].astype(np.int64))
-        cols = vs.entries(f"weights[{2 * layer + 1}]", idx)
-        np.multiply(cols, mag_b[None, :], out=values[2 * P:])
-        valid[2 * P:] = val_b[None, :]
+               + units_bias[None, :])
+        cols = pre.vs.entries(f"weights[{2 * pre.layer + 1}]", idx)
+        np.multiply(cols, pre.mag_bias[None, :], out=values[2 * P:])
+        valid[2 * P:] = pre.val_bias[None, :]
         targets[2 * P:] = b
-    return LayerInstances(values, targets, valid, units_pos, units_neg, units_bias, d_in, d_out,
-                          n)
+    return LayerInstances(values, targets, valid, pre.units_pos, pre.units_neg, units_bias,
+                          d_in, d_out, n)
 
 
 def gather_layer_from_source(source: Any, target: MLP, layer: int, n: int, *,
@@ -588,17 +679,7 @@ def gather_layer_from_source(source: Any, target: MLP, layer: int, n: int, *,
         what=f"gather_layer_from_source: {d_out} rows of a {d_in} -> {d_out_all} layer",
         alternative="gather fewer `rows` at a time",
     )
-    units = np.arange(main, dtype=np.int64)
-    a = source.entries(f"weights[{2 * layer}]", units * d_in + units // two_n)
-    c = None
-    if b is not None:
-        c = source.entries(f"biases[{2 * layer}]", np.arange(main, m, dtype=np.int64))
-    vs = _virtual_parts(source) if fused else None
-    if vs is not None:
-        return _gather_virtual(vs, a.reshape(d_in, two_n), c, layer, W, b, n, r0, m)
-    idx = (np.arange(r0, r1, dtype=np.int64)[:, None] * m + np.arange(m)[None, :]).ravel()
-    second = source.entries(f"weights[{2 * layer + 1}]", idx).reshape(d_out, m)
-    return _gather_parts(a.reshape(d_in, two_n), c, second, W, b, n)
+    return _gather_rows(_layer_prelude(source, target, layer, n, fused), source, W, b, r0)
 
 
 def scatter_layer(inst: LayerInstances, chosen: np.ndarray, m: int
@@ -724,70 +805,125 @@ def scatter_kept(inst: LayerInstances, chosen: np.ndarray, m: int, row0: int
     return second.astype(np.int64, copy=False), used, used_bias
 
 
+@intrinsic
+def _cttz(typingctx, x):
+    """Trailing zero bits of a nonzero uint64 (LLVM ``cttz``: one ``tzcnt``/``bsf``)."""
+    if x != types.uint64:
+        return None
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return sig, codegen
+
+
 @numba.njit(cache=True)
-def _scatter_kept_kernel(keep, units_pos, units_neg, units_bias, d_out, d_in, n, m, row0,
-                         out, used, used_bias):  # pragma: no cover - numba
+def _insert_sorted(buf, cnt, k):  # pragma: no cover - numba
+    """Insert ``k`` into the sorted ``buf[:cnt]`` unless present; the new count."""
+    i = cnt
+    while i > 0 and buf[i - 1] > k:
+        i -= 1
+    if i > 0 and buf[i - 1] == k:
+        return cnt
+    for q in range(cnt, i, -1):
+        buf[q] = buf[q - 1]
+    buf[i] = k
+    return cnt + 1
+
+
+@numba.njit(cache=True)
+def _kept_units(chosen, valid, row, row2, units_a, units_b, j, n, buf):  # pragma: no cover
+    """Sorted distinct units of block j kept by instance rows ``row`` (units ``units_a``)
+    and ``row2`` (``units_b``; -1: none) into ``buf``; their count.
+
+    With 2n <= 64 the kept units are OR-ed into one 64-bit word without
+    branches and read back lowest bit first; otherwise insertion-sorted.
+    """
+    if 2 * n <= 64:
+        word = _ZERO
+        for c in range(n):
+            word |= np.uint64(chosen[row, c] & valid[row, c]) << np.uint64(units_a[j, c])
+        if row2 >= 0:
+            for c in range(n):
+                word |= np.uint64(chosen[row2, c] & valid[row2, c]) << np.uint64(units_b[j, c])
+        cnt = 0
+        while word != _ZERO:
+            buf[cnt] = np.int64(_cttz(word))
+            cnt += 1
+            word &= word - _ONE
+        return cnt
+    cnt = 0
+    for c in range(n):
+        if chosen[row, c] & valid[row, c]:
+            cnt = _insert_sorted(buf, cnt, units_a[j, c])
+    if row2 >= 0:
+        for c in range(n):
+            if chosen[row2, c] & valid[row2, c]:
+                cnt = _insert_sorted(buf, cnt, units_b[j, c])
+    return cnt
+
+
+@numba.njit(cache=True)
+def _scatter_kept_kernel(chosen, valid, units_pos, units_neg, units_bias, d_out, d_in, n, m,
+                         row0):  # pragma: no cover - numba
     """Sorted kept flat indices of rows ``row0 ..`` (the twin of :func:`scatter_kept`'s numpy).
 
-    ``keep`` is the (B, n) bool of kept candidates in :class:`LayerInstances`
-    row order; ``units_bias`` has 0 columns without a bias. Returns how many
-    indices were written to ``out``.
+    A candidate is kept where ``chosen`` and ``valid`` (both C-contiguous
+    (B, n) bool in :class:`LayerInstances` row order) hold; ``units_bias`` is
+    ``(1, n)``, or ``(1, 0)`` without a bias. One serial pass: per row and
+    block j the units kept by its two sign parts, sorted and distinct
+    (:func:`_kept_units`; a unit kept by both parts is one entry, which never
+    happens for instances gathered from a source, a unit having one sign).
+    Returns ``(indices int64, used (d_in, 2n), used_bias (2n,))``.
     """
     two_n = 2 * n
     main = two_n * d_in
     P = d_out * d_in
-    nbias = units_bias.shape[0]
-    sel = np.zeros(two_n, dtype=np.bool_)
+    nbias = units_bias.shape[1]
+    cf = chosen.ravel()
+    vf = valid.ravel()
+    bound = 0
+    for i in range(cf.shape[0]):
+        bound += cf[i] & vf[i]
+    out = np.empty(bound, dtype=np.int64)
+    used = np.zeros((d_in, two_n), dtype=np.bool_)
+    used_bias = np.zeros(two_n, dtype=np.bool_)
+    buf = np.empty(two_n, dtype=np.int64)
     t = 0
     for r in range(d_out):
         base = (row0 + r) * m
         for j in range(d_in):
             row = r * d_in + j
-            any_ = False
-            for c in range(n):
-                if keep[row, c]:
-                    sel[units_pos[j, c]] = True
-                    any_ = True
-                if keep[P + row, c]:
-                    sel[units_neg[j, c]] = True
-                    any_ = True
-            if any_:
-                for k in range(two_n):
-                    if sel[k]:
-                        out[t] = base + j * two_n + k
-                        t += 1
-                        used[j, k] = True
-                        sel[k] = False
+            cnt = _kept_units(chosen, valid, row, P + row, units_pos, units_neg, j, n, buf)
+            off = base + j * two_n
+            for q in range(cnt):
+                out[t] = off + buf[q]
+                t += 1
+                used[j, buf[q]] = True
         if nbias:
-            any_ = False
-            for c in range(nbias):
-                if keep[2 * P + r, c]:
-                    sel[units_bias[c]] = True
-                    any_ = True
-            if any_:
-                for k in range(two_n):
-                    if sel[k]:
-                        out[t] = base + main + k
-                        t += 1
-                        used_bias[k] = True
-                        sel[k] = False
-    return t
+            cnt = _kept_units(chosen, valid, 2 * P + r, -1, units_bias, units_bias, 0, n, buf)
+            for q in range(cnt):
+                out[t] = base + main + buf[q]
+                t += 1
+                used_bias[buf[q]] = True
+    if t < bound:
+        out = out[:t].copy()
+    return out, used, used_bias
 
 
 def scatter_kept_fast(inst: LayerInstances, chosen: np.ndarray, m: int, row0: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`scatter_kept` by one serial numba pass (same result; no (rows, m) selection)."""
-    d_out, d_in, n = inst.d_out, inst.d_in, inst.n
-    keep = chosen & inst.valid
-    out = np.empty(int(np.count_nonzero(keep)), dtype=np.int64)
-    used = np.zeros((d_in, 2 * n), dtype=bool)
     bias = inst.units_bias is not None
-    used_bias = np.zeros(2 * n, dtype=bool)
-    ub = (inst.units_bias.astype(np.int64) if bias else np.zeros(0, dtype=np.int64))
-    t = _scatter_kept_kernel(keep, inst.units_pos.astype(np.int64),
-                             inst.units_neg.astype(np.int64), ub, d_out, d_in, n, m, row0,
-                             out, used, used_bias)
-    return out[:t].copy() if t < out.size else out, used, (used_bias if bias else None)
+    ub = (inst.units_bias.astype(np.int64).reshape(1, -1) if bias
+          else np.zeros((1, 0), dtype=np.int64))
+    out, used, used_bias = _scatter_kept_kernel(
+        np.ascontiguousarray(chosen, dtype=np.bool_), np.ascontiguousarray(inst.valid),
+        np.ascontiguousarray(inst.units_pos, dtype=np.int64),
+        np.ascontiguousarray(inst.units_neg, dtype=np.int64), ub, inst.d_out, inst.d_in,
+        inst.n, m, row0)
+    return out, used, (used_bias if bias else None)
 
 
 def kept_first(used: np.ndarray, used_bias: np.ndarray | None, d_in: int, n: int
