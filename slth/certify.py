@@ -105,7 +105,7 @@ import scipy.sparse as sp
 
 from . import _validate
 from .errors import InputError, ShapeError, format_value
-from .nets.mlp import MLP
+from .nets.mlp import MLP, param_name
 from .ticket import Ticket, source_bias_layers
 
 __all__ = [
@@ -200,9 +200,9 @@ def _kept_by_param(ticket: Ticket) -> dict[tuple[str, int], np.ndarray]:
     """The ticket's kept flat indices keyed ``("w", l)`` / ``("b", l)`` (no dense masks)."""
     out: dict[tuple[str, int], np.ndarray] = {}
     for l, has_bias in enumerate(source_bias_layers(ticket.source)):
-        out[("w", l)] = ticket.kept[f"weights[{l}]"]
+        out[("w", l)] = ticket.kept[param_name("weight", l)]
         if has_bias:
-            out[("b", l)] = ticket.kept[f"biases[{l}]"]
+            out[("b", l)] = ticket.kept[param_name("bias", l)]
     return out
 
 
@@ -315,7 +315,8 @@ def check_structure(target: MLP, ticket: Ticket) -> None:
     Checks, from the source's arrays and the kept entries (never from metadata alone):
 
     * the source has exactly ``2 l`` layers for the target's ``l`` and
-      ``ticket.layer_map`` is exactly ``((0, 1), (2, 3), ..., (2l-2, 2l-1))``;
+      ``ticket.mlp_layer_map`` is exactly ``((0, 1), (2, 3), ..., (2l-2, 2l-1))``
+      (``ticket.layer_map`` ``{"layers.0": ("layers.0", "layers.2"), ...}``);
     * source layer ``2i`` reads ``d_{i}`` inputs and source layer ``2i + 1``
       outputs ``d_{i+1}`` (the target's widths);
     * the two-layer block form: every kept hidden unit reads at most one input,
@@ -340,10 +341,11 @@ def check_structure(target: MLP, ticket: Ticket) -> None:
     if ticket.layer_map is None:
         raise InputError("`ticket` has no layer_map: the certified bound needs the source layers "
                          f"that realise each target layer (expected {expected})")
-    if tuple(ticket.layer_map) != expected:
+    if ticket.mlp_layer_map != expected:
+        got = ticket.mlp_layer_map or dict(ticket.layer_map)
         raise InputError(
             f"`ticket.layer_map` must be {expected} (every source layer in a pair, in order); "
-            f"received {ticket.layer_map}"
+            f"received {got}"
         )
     tw, sw = target.widths, src.widths
     for i in range(L):
@@ -412,9 +414,9 @@ def _pair(ticket: Ticket, kept: dict[tuple[str, int], np.ndarray], i: int, d_in:
     s1, s2 = 2 * i, 2 * i + 1
     # kept indices and values through the ticket (a virtual source computes only those)
     A = _weight_shape(ticket, s1)
-    kA, a = ticket.kept_entries(f"weights[{s1}]")
+    kA, a = ticket.kept_entries(param_name("weight", s1))
     Bw = _weight_shape(ticket, s2)
-    kB, bw = ticket.kept_entries(f"weights[{s2}]")
+    kB, bw = ticket.kept_entries(param_name("weight", s2))
     m = A[0]
     units, inputs = _rows_cols(kA, A)
     pos = a > 0
@@ -431,14 +433,14 @@ def _pair(ticket: Ticket, kept: dict[tuple[str, int], np.ndarray], i: int, d_in:
     abs_beta = np.zeros(d_out)
     kc = kept.get(("b", s1))
     if kc is not None and kc.size:
-        _, c = ticket.kept_entries(f"biases[{s1}]")
+        _, c = ticket.kept_entries(param_name("bias", s1))
         const = np.zeros(m)
         const[kc] = np.maximum(c, 0.0)
         beta += np.asarray(Bs @ const).ravel()
         abs_beta += np.asarray(Babs @ const).ravel()
     kb2 = kept.get(("b", s2))
     if kb2 is not None and kb2.size:
-        _, b2 = ticket.kept_entries(f"biases[{s2}]")
+        _, b2 = ticket.kept_entries(param_name("bias", s2))
         kept_b2 = np.zeros(d_out)
         kept_b2[kb2] = b2
         beta += kept_b2

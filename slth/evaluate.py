@@ -37,7 +37,7 @@ from ._memory import check_memory
 from ._rng import RNGLike, as_generator
 from .certify import EffectiveLayer, certified_bound, check_pair, check_radius, effective_layers
 from .errors import CertificateError, InputError, ShapeError
-from .nets.mlp import MLP, check_input
+from .nets.mlp import MLP, check_input, param_name
 from .ticket import Ticket, source_bias_layers, source_parameter_shapes
 
 __all__ = [
@@ -178,13 +178,13 @@ def _ticket_layers(ticket: Ticket) -> list[tuple[Any, np.ndarray | None]]:
     weights: list[tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]] = []
     biases: list[np.ndarray | None] = []
     for l, has_bias in enumerate(source_bias_layers(src)):
-        shape = shapes[f"weights[{l}]"]
-        kw, vw = ticket.kept_entries(f"weights[{l}]")
+        shape = shapes[param_name("weight", l)]
+        kw, vw = ticket.kept_entries(param_name("weight", l))
         rows, cols = np.divmod(kw, shape[1])
         weights.append((shape, vw, rows, cols))
         bias = None
         if has_bias:
-            kb, vb = ticket.kept_entries(f"biases[{l}]")
+            kb, vb = ticket.kept_entries(param_name("bias", l))
             if kb.size:
                 bias = np.zeros(shape[0])
                 bias[kb] = vb

@@ -62,6 +62,7 @@ __all__ = [
     "Law",
     "Source",
     "VirtualMLP",
+    "VirtualNetwork",
     "VirtualSource",
     "param_key",
 ]
@@ -490,6 +491,10 @@ class VirtualSource:
     def __hash__(self) -> int:
         return hash(self._identity())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the read-only spec view does not pickle: rebuild from spec, law and seed
+        return (VirtualSource, (dict(self.spec), self.law, self.seed))
+
     def __repr__(self) -> str:
         return f"VirtualSource(spec={_spec_repr(self.spec)}, law={self.law!r}, seed={self.seed})"
 
@@ -569,25 +574,236 @@ class VirtualSource:
         return DenseSource.draw(self.spec, self.law, self.seed)
 
 
-# ---------------------------------------------------------------------- virtual MLP
+# ---------------------------------------------------------------------- virtual networks
 @dataclass(frozen=True, eq=False)
-class VirtualMLP:
+class VirtualNetwork:
+    """A network whose parameters live in a :class:`VirtualSource`: layers now, entries on demand.
+
+    The structure of a :class:`slth.nets.base.Network` (``layers``,
+    ``param_specs()``, ``named_layers()``, ``forward(x, params=...)``) without
+    its arrays: entry i of parameter ``name`` is ``source.entries(key_name, i)``
+    with ``key_name = key_names[name]``. A ticket over a virtual network costs
+    memory in proportion to what it keeps; :meth:`to_network` materialises the
+    dense network (bit for bit :meth:`DenseSource.draw` of the same spec) when
+    it fits the memory budget.
+
+    Parameters
+    ----------
+    arch : slth.nets.base.Architecture
+        The layers (a :class:`slth.nets.base.Network` is taken for its
+        ``arch``).
+    source : VirtualSource
+        One spec entry per parameter of ``arch``, of the parameter's shape, and
+        nothing else.
+    key_names : Mapping[str, str], optional
+        Parameter name -> the source spec name its entries are drawn under
+        (the name its Philox key derives from). Default: the parameter's own
+        name.
+
+    Raises
+    ------
+    InputError, ShapeError
+        Another type, a parameter with no spec entry (or of another shape), an
+        unused spec entry.
+    """
+
+    arch: Any
+    source: VirtualSource
+    key_names: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        from .nets.base import Architecture, Network
+
+        arch = self.arch
+        if isinstance(arch, Network):
+            arch = arch.arch
+        if not isinstance(arch, Architecture):
+            raise InputError(f"`arch` must be a slth.nets.base.Architecture (or a Network); "
+                             f"received {format_value(arch)} of type {type(arch).__name__}")
+        src = self.source
+        if not isinstance(src, VirtualSource):
+            raise InputError(f"`source` must be a slth.sources.VirtualSource; received "
+                             f"{type(src).__name__}")
+        specs = arch.param_specs()
+        given = self.key_names
+        if given is not None and not isinstance(given, Mapping):
+            raise InputError(f"`key_names` must be a mapping from parameter names to source "
+                             f"spec names; received {format_value(given)}")
+        keys = {n: n for n in specs} if given is None else dict(given)
+        extra = [n for n in keys if n not in specs]
+        if extra:
+            raise InputError(f"`key_names` has entries for names that are not parameters of "
+                             f"`arch`: {_names_text(extra)}")
+        missing = [n for n in specs if n not in keys]
+        if missing:
+            raise InputError(f"`key_names` must name a source entry for every parameter; "
+                             f"missing {_names_text(missing)}")
+        for name, shape in specs.items():
+            key = keys[name]
+            if key not in src.spec:
+                raise InputError(f"`source.spec` lacks {key!r}, the entry of parameter "
+                                 f"`{name}` (shape {shape}); it holds "
+                                 f"{_names_text(list(src.spec))}")
+            if tuple(src.spec[key]) != tuple(shape):
+                raise ShapeError(f"`source.spec[{key!r}]` must have the shape {shape} of "
+                                 f"parameter `{name}`; received {src.spec[key]}")
+        unused = sorted(set(src.spec) - set(keys.values()))
+        if unused:
+            raise InputError(f"`source.spec` may hold only the parameters of `arch`; received "
+                             f"unused {_names_text(unused)}")
+        if len(set(keys.values())) != len(keys):
+            raise InputError("`key_names` must map parameters to distinct source entries")
+        object.__setattr__(self, "arch", arch)
+        object.__setattr__(self, "key_names", MappingProxyType(keys))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (VirtualNetwork, (self.arch, self.source, dict(self.key_names or {})))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VirtualNetwork):
+            return NotImplemented
+        return (self.arch == other.arch and self.source == other.source
+                and dict(self.key_names or {}) == dict(other.key_names or {}))
+
+    def __hash__(self) -> int:
+        return hash((self.arch, self.source))
+
+    # structure, as the architecture's
+    @property
+    def layers(self) -> Any:
+        """The layers, as ``(name, layer)`` pairs (the architecture's)."""
+        return self.arch.layers
+
+    @property
+    def input_shape(self) -> Shape:
+        """Per-example input shape."""
+        return self.arch.input_shape  # type: ignore[no-any-return]
+
+    @property
+    def output_shape(self) -> Shape:
+        """Per-example output shape."""
+        return self.arch.output_shape  # type: ignore[no-any-return]
+
+    def named_layers(self) -> Any:
+        """Every layer with its path (see :meth:`slth.nets.base.Network.named_layers`)."""
+        return self.arch.named_layers()
+
+    def param_specs(self) -> Mapping[str, Shape]:
+        """Parameter name -> shape, in the network's order."""
+        return self.arch.param_specs()  # type: ignore[no-any-return]
+
+    def param_owner(self, name: str) -> Any:
+        """``(layer path, layer, local name)`` of parameter ``name``."""
+        return self.arch.param_owner(name)
+
+    @property
+    def n_params(self) -> int:
+        """Total number of entries."""
+        return int(self.arch.n_params)
+
+    def architecture(self) -> dict[str, Any]:
+        """The layers as JSON-ready data (:meth:`slth.nets.base.Network.architecture`)."""
+        return self.arch.architecture()  # type: ignore[no-any-return]
+
+    def _key_name(self, name: str) -> str:
+        keys: Mapping[str, str] = self.key_names  # type: ignore[assignment]
+        if not isinstance(name, str) or name not in keys:
+            raise InputError(f"`name` must be a parameter name of the network "
+                             f"({_names_text(list(keys))}); received {format_value(name)}")
+        return keys[name]
+
+    def key(self, name: str) -> tuple[int, int]:
+        """The Philox key of parameter ``name``."""
+        return self.source.key(self._key_name(name))
+
+    def entries(self, name: str, flat_index: IndexLike) -> np.ndarray:
+        """Entries of parameter ``name`` at ``flat_index`` (see :meth:`VirtualSource.entries`)."""
+        return self.source.entries(self._key_name(name), flat_index)
+
+    def dense(self, name: str) -> np.ndarray:
+        """Parameter ``name`` in memory (see :meth:`VirtualSource.dense`; memory-guarded)."""
+        return self.source.dense(self._key_name(name))
+
+    def forward(self, x: Any, *, params: Mapping[str, Any]) -> np.ndarray:
+        """The network's forward pass with the given parameters (every one of them)."""
+        return self.arch.forward(x, params=params)  # type: ignore[no-any-return]
+
+    def to_network(self) -> Any:
+        """The dense :class:`slth.nets.base.Network` (memory-guarded), bit for bit the entries."""
+        n = self.n_params
+        check_memory(8 * n, what=f"VirtualNetwork.to_network: {format_count(n)} float64 entries",
+                     alternative="read the entries needed with `entries(name, flat_index)`")
+        return self.arch.with_params({name: self.dense(name) for name in self.param_specs()})
+
+    def __repr__(self) -> str:
+        return (f"VirtualNetwork(layers={len(self.layers)}, law={self.source.law!r}, "
+                f"seed={self.source.seed}, n_params={self.n_params})")
+
+
+# ---------------------------------------------------------------------- virtual MLP
+_LEGACY_WEIGHT = "weights[{}]"
+_LEGACY_BIAS = "biases[{}]"
+
+
+def _mlp_layout(spec: Mapping[str, Shape]) -> tuple[list[Shape], list[bool], dict[str, str]]:
+    """Weight shapes, bias flags and key names of an MLP spec (network or legacy names)."""
+    from .nets.mlp import param_name
+
+    legacy = "weights[0]" in spec
+    wname = _LEGACY_WEIGHT.format if legacy else (lambda l: param_name("weight", l))
+    bname = _LEGACY_BIAS.format if legacy else (lambda l: param_name("bias", l))
+    L = 0
+    while wname(L) in spec:
+        L += 1
+    if L == 0:
+        raise InputError("`source.spec` must name the MLP's weights layers.0.weight, "
+                         "layers.2.weight, ... (or slth 0.1's weights[0], weights[1], ...); "
+                         f"received {_names_text(list(spec))}")
+    allowed = {wname(l) for l in range(L)} | {bname(l) for l in range(L)}
+    extra = [n for n in spec if n not in allowed]
+    if extra:
+        raise InputError(f"`source.spec` may hold only the weights and biases of {L} MLP layers "
+                         f"({wname(0)}, {bname(0)}, ...); received {_names_text(extra)}")
+    shapes = [tuple(spec[wname(l)]) for l in range(L)]
+    biases = []
+    keys: dict[str, str] = {}
+    for l, s in enumerate(shapes):
+        if len(s) != 2:
+            raise ShapeError(f"`{wname(l)}` must be 2-D (d_out, d_in); received shape {s}")
+        if l and s[1] != shapes[l - 1][0]:
+            raise ShapeError(f"`{wname(l)}` must have {shapes[l - 1][0]} columns to follow "
+                             f"{wname(l - 1)} of shape {shapes[l - 1]}; received {s}")
+        b = spec.get(bname(l))
+        if b is not None and tuple(b) != (s[0],):
+            raise ShapeError(f"`{bname(l)}` must have shape ({s[0]},); received {b}")
+        biases.append(b is not None)
+        keys[param_name("weight", l)] = wname(l)
+        if b is not None:
+            keys[param_name("bias", l)] = bname(l)
+    return shapes, biases, keys
+
+
+class VirtualMLP(VirtualNetwork):
     """A ReLU MLP whose weights live in a :class:`VirtualSource`: shapes now, entries on demand.
 
-    The same architecture attributes as :class:`slth.nets.MLP` (``widths``,
-    ``depth``, ``n_params``, ``has_biases``, ``parameter_names()``,
-    ``parameter_shapes()``, ``parameter_layers()``), but no arrays: entry i of
-    parameter ``"weights[l]"`` (shape ``(d_{l+1}, d_l)``, torch layout) or
-    ``"biases[l]"`` is ``source.entries(name, i)``. A ticket over a virtual MLP
-    costs memory in proportion to what it keeps; :meth:`to_mlp` materialises the
-    dense network (bit for bit :meth:`DenseSource.draw` of the same spec) when it
-    fits the memory budget.
+    A :class:`VirtualNetwork` of the layers of :class:`slth.nets.MLP` (``Dense,
+    ReLU, ..., Dense`` named by position), with the same architecture
+    attributes as an MLP (``widths``, ``depth``, ``n_params``, ``has_biases``,
+    ``parameter_names()``, ``parameter_shapes()``, ``parameter_layers()``) but
+    no arrays. Parameters are addressed by the network names
+    (``"layers.<2l>.weight"``; slth 0.1's ``"weights[l]"`` is read as an alias).
+    :meth:`to_mlp` materialises the dense network (bit for bit
+    :meth:`DenseSource.draw` of the same spec) when it fits the memory budget.
 
     Parameters
     ----------
     source : VirtualSource
-        Its spec must name ``weights[0] .. weights[L-1]`` with chaining shapes and
-        optionally ``biases[l]`` of shape ``(d_{l+1},)``; nothing else.
+        Its spec names the weights ``layers.<2l>.weight`` (shape ``(d_{l+1},
+        d_l)``, torch layout) for l < L with chaining shapes and optionally the
+        biases ``layers.<2l>.bias`` of shape ``(d_{l+1},)``; nothing else. The
+        names of slth 0.1 (``weights[l]``, ``biases[l]``) are accepted instead,
+        so the tickets it wrote keep their bits: an entry's bits derive from its
+        spec name (:func:`param_key`), which :attr:`key_names` records.
 
     Raises
     ------
@@ -595,54 +811,45 @@ class VirtualMLP:
         Another source type, unknown parameter names, shapes that do not chain.
     """
 
-    source: VirtualSource
+    def __init__(self, source: VirtualSource) -> None:
+        from .nets.base import Architecture
+        from .nets.layers import Dense, ReLU
 
-    def __post_init__(self) -> None:
-        src = self.source
-        if not isinstance(src, VirtualSource):
+        if not isinstance(source, VirtualSource):
             raise InputError(f"`source` must be a slth.sources.VirtualSource; received "
-                             f"{type(src).__name__}")
-        spec = src.spec
-        L = 0
-        while f"weights[{L}]" in spec:
-            L += 1
-        if L == 0:
-            raise InputError("`source.spec` must name weights[0], weights[1], ...; received "
-                             f"{_names_text(list(spec))}")
-        allowed = {f"weights[{l}]" for l in range(L)} | {f"biases[{l}]" for l in range(L)}
-        extra = [n for n in spec if n not in allowed]
-        if extra:
-            raise InputError(f"`source.spec` may hold only weights[l] and biases[l] for l < {L}; "
-                             f"received {_names_text(extra)}")
-        shapes = [spec[f"weights[{l}]"] for l in range(L)]
-        for l, s in enumerate(shapes):
-            if len(s) != 2:
-                raise ShapeError(f"`weights[{l}]` must be 2-D (d_out, d_in); received shape {s}")
-            if l and s[1] != shapes[l - 1][0]:
-                raise ShapeError(f"`weights[{l}]` must have {shapes[l - 1][0]} columns to follow "
-                                 f"weights[{l - 1}] of shape {shapes[l - 1]}; received {s}")
-            b = spec.get(f"biases[{l}]")
-            if b is not None and tuple(b) != (s[0],):
-                raise ShapeError(f"`biases[{l}]` must have shape ({s[0]},); received {b}")
+                             f"{type(source).__name__}")
+        shapes, biases, keys = _mlp_layout(source.spec)
+        layers: list[tuple[str, Any]] = []
+        for l, (s, has) in enumerate(zip(shapes, biases, strict=True)):
+            layers.append((str(len(layers)), Dense(s[1], s[0], bias=has)))
+            if l < len(shapes) - 1:
+                layers.append((str(len(layers)), ReLU()))
+        super().__init__(Architecture(tuple(layers)), source, keys)
+        object.__setattr__(self, "_widths", (shapes[0][1], *(s[0] for s in shapes)))
+        object.__setattr__(self, "_biases", tuple(biases))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (VirtualMLP, (self.source,))
+
+    def _key_name(self, name: str) -> str:
+        from .nets.mlp import resolve_name
+
+        return super()._key_name(resolve_name(name))
 
     @property
     def widths(self) -> tuple[int, ...]:
         """Layer widths ``(d_0, ..., d_L)``."""
-        shapes = [self.source.spec[f"weights[{l}]"] for l in range(self.depth)]
-        return (shapes[0][1], *(s[0] for s in shapes))
+        return self._widths  # type: ignore[attr-defined,no-any-return]
 
     @property
     def depth(self) -> int:
         """Number of layers L."""
-        L = 0
-        while f"weights[{L}]" in self.source.spec:
-            L += 1
-        return L
+        return len(self.widths) - 1
 
     @property
     def bias_layers(self) -> tuple[bool, ...]:
         """Per layer, whether it has a bias vector."""
-        return tuple(f"biases[{l}]" in self.source.spec for l in range(self.depth))
+        return self._biases  # type: ignore[attr-defined,no-any-return]
 
     @property
     def has_biases(self) -> bool:
@@ -650,17 +857,12 @@ class VirtualMLP:
         return any(self.bias_layers)
 
     def parameter_names(self) -> tuple[str, ...]:
-        """``("weights[0]", "biases[0]", ...)``: the order of :meth:`slth.nets.MLP.parameters`."""
-        out: list[str] = []
-        for l, has in enumerate(self.bias_layers):
-            out.append(f"weights[{l}]")
-            if has:
-                out.append(f"biases[{l}]")
-        return tuple(out)
+        """The network names, in the order of :meth:`slth.nets.MLP.parameters`."""
+        return tuple(self.param_specs())
 
     def parameter_shapes(self) -> tuple[tuple[int, ...], ...]:
         """Shapes aligned with :meth:`parameter_names`."""
-        return tuple(self.source.spec[n] for n in self.parameter_names())
+        return tuple(self.param_specs().values())
 
     def parameter_layers(self) -> tuple[int, ...]:
         """Layer index of each entry of :meth:`parameter_names`."""
@@ -669,22 +871,15 @@ class VirtualMLP:
             out += [l, l] if has else [l]
         return tuple(out)
 
-    @property
-    def n_params(self) -> int:
-        """Total number of entries."""
-        return int(sum(math.prod(s) for s in self.parameter_shapes()))
-
-    def entries(self, name: str, flat_index: IndexLike) -> np.ndarray:
-        """Entries of parameter ``name`` at ``flat_index`` (see :meth:`VirtualSource.entries`)."""
-        return self.source.entries(name, flat_index)
-
     def to_mlp(self) -> Any:
         """The dense :class:`slth.nets.MLP` (memory-guarded), bit for bit the virtual entries."""
-        from .nets.mlp import MLP
+        from .nets.mlp import MLP, param_name
 
-        dense = self.source.to_dense()
-        return MLP(tuple(dense.dense(f"weights[{l}]") for l in range(self.depth)),
-                   tuple(dense.dense(f"biases[{l}]") if has else None
+        n = self.n_params
+        check_memory(8 * n, what=f"VirtualMLP.to_mlp: {format_count(n)} float64 entries",
+                     alternative="read the entries needed with `entries(name, flat_index)`")
+        return MLP(tuple(self.dense(param_name("weight", l)) for l in range(self.depth)),
+                   tuple(self.dense(param_name("bias", l)) if has else None
                          for l, has in enumerate(self.bias_layers)))
 
     def __repr__(self) -> str:

@@ -112,7 +112,12 @@ def test_shape_properties_and_parameter_order():
     assert net.depth == 3
     assert net.n_params == 12 + 20 + 5 + 10
     assert net.has_biases
-    assert net.parameter_names() == ("weights[0]", "weights[1]", "biases[1]", "weights[2]")
+    assert net.parameter_names() == ("layers.0.weight", "layers.2.weight", "layers.2.bias",
+                                     "layers.4.weight")
+    from slth.nets.mlp import resolve_name
+
+    assert tuple(map(resolve_name, ("weights[0]", "weights[1]", "biases[1]", "weights[2]"))) \
+        == net.parameter_names()
     assert net.parameter_layers() == (0, 1, 1, 2)
     params = net.parameters()
     assert [p.shape for p in params] == [(4, 3), (5, 4), (5,), (2, 5)]

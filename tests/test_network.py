@@ -758,5 +758,6 @@ def test_mlp_from_network_refuses_other_graphs():
     assert mlp.widths == (2, 3, 1) and mlp.biases[1] is not None
     with pytest.raises(InputError, match=r"`mlp` must be a slth\.nets\.MLP"):
         network_from_mlp(named)  # type: ignore[arg-type]
+    assert mlp_from_network(mlp) is mlp  # an MLP is such a network already
     with pytest.raises(InputError, match=r"`net` must be a slth\.nets\.Network"):
-        mlp_from_network(mlp)  # type: ignore[arg-type]
+        mlp_from_network("mlp")  # type: ignore[arg-type]

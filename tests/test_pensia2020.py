@@ -55,7 +55,7 @@ def reference_effective(ticket: Ticket, layer: int, d_in: int, d_out: int, n: in
     names = src.parameter_names()
     masks = dict(zip(names, ticket.masks))
     A, B = src.weights[2 * layer], src.weights[2 * layer + 1]
-    mA, mB = masks[f"weights[{2 * layer}]"], masks[f"weights[{2 * layer + 1}]"]
+    mA, mB = masks[f"layers.{4 * layer}.weight"], masks[f"layers.{4 * layer + 2}.weight"]
     P = np.zeros((d_out, d_in))
     N = np.zeros((d_out, d_in))
     for i in range(d_out):
@@ -97,7 +97,9 @@ def test_layout_depth_and_metadata(small):
     target, ticket = small
     assert ticket.source.depth == 2 * target.depth
     assert ticket.source.widths == (5, 2 * 12 * 5, 7, 2 * 12 * 7, 3)
-    assert ticket.layer_map == ((0, 1), (2, 3))
+    assert ticket.mlp_layer_map == ((0, 1), (2, 3))
+    assert dict(ticket.layer_map) == {"layers.0": ("layers.0", "layers.2"),
+                                      "layers.2": ("layers.4", "layers.6")}
     assert ticket.construction == "pensia2020"
     assert ticket.target_widths == target.widths
     assert [e.shape for e in ticket.weight_errors] == [(7, 5), (3, 7)]
@@ -263,11 +265,11 @@ def test_biased_target_via_constant_units():
     names = src.parameter_names()
     masks = dict(zip(names, ticket.masks))
     for layer, d_in in ((0, 3), (2, 5)):
-        mb = masks[f"biases[{layer}]"]
+        mb = masks[f"layers.{2 * layer}.bias"]
         main = 2 * 14 * d_in
         assert not mb[:main].any()                          # only constant units keep a bias
         assert np.all(src.biases[layer][mb] > 0)
-        assert not masks[f"weights[{layer}]"][main:].any()   # constant units read no input
+        assert not masks[f"layers.{2 * layer}.weight"][main:].any()   # constant units read no input
     assert all(e is not None and e.shape == (d,) for e, d in zip(ticket.bias_errors, (5, 2)))
     x = np.random.default_rng(1).normal(size=(32, 3))
     x /= np.linalg.norm(x, axis=1, keepdims=True)

@@ -131,6 +131,7 @@ def test_realise_kept_reads_a_dense_source_too():
     ds = DenseSource.draw(vmlp.source.spec, "uniform[-1,1]", 4)
     a = realise_kept(ds, target, (4, 4), select=pensia2020.select_subset_sum, tolerances=None)
     b = pensia2020._realise_virtual(target, vmlp, (4, 4), None)
+    assert list(a.kept) == list(b.kept)  # network names, from a spec of slth 0.1's names too
     for name in b.kept:
         np.testing.assert_array_equal(a.kept[name], b.kept[name])
 

@@ -98,7 +98,7 @@ def test_tickets_plain(t):
 def test_tickets_with_metadata(t):
     n_target = len(t.target_widths) - 1
     assert t.source.depth == 2 * n_target
-    assert t.layer_map == tuple((2 * l, 2 * l + 1) for l in range(n_target))
+    assert t.mlp_layer_map == tuple((2 * l, 2 * l + 1) for l in range(n_target))
     assert len(t.weight_errors) == len(t.bias_errors) == n_target
     for l, e in enumerate(t.weight_errors):
         assert e.shape == (t.target_widths[l + 1], t.target_widths[l])

@@ -87,8 +87,8 @@ def test_auto_uses_csr_below_threshold_and_dense_above():
     t = Ticket(src, [sparse_mask, dense_mask])
     t.forward(np.zeros(30))
     ops = t._operators("auto")
-    assert sp.issparse(ops[0][0]) and ops[0][0].nnz == 40
-    assert isinstance(ops[1][0], np.ndarray)
+    assert sp.issparse(ops["layers.0.weight"]) and ops["layers.0.weight"].nnz == 40
+    assert isinstance(ops["layers.2.weight"], np.ndarray)
     assert SPARSE_DENSITY_THRESHOLD == pytest.approx(0.3)
 
 
@@ -364,5 +364,5 @@ def test_valid_metadata_accepted():
         weight_errors=[np.zeros((1, 2))],
         bias_errors=[None],
     )
-    assert t.layer_map == ((0, 1),)
+    assert t.mlp_layer_map == ((0, 1),)
     assert t.weight_errors[0].flags.writeable is False

@@ -128,11 +128,14 @@ def test_virtual_save_load_round_trip(pair, tmp_path):
         assert not any(k.startswith(("weights_", "biases_")) for k in f.files)
         meta = json.loads(bytes(f["__metadata__"]).decode())
     vs = virtual.source.source
-    assert meta["version"] == 2 and meta["source"] == {
-        "kind": "virtual", "spec": [[k, list(v)] for k, v in vs.spec.items()],
-        "law": vs.law, "seed": vs.seed}
+    assert meta["version"] == 3 and meta["source"] == {
+        "kind": "virtual", "class": "mlp", "architecture": virtual.source.architecture(),
+        "spec": [[k, list(v)] for k, v in vs.spec.items()],
+        "law": vs.law, "seed": vs.seed, "key_names": dict(virtual.source.key_names)}
     with np.load(tmp_path / "d.npz", allow_pickle=False) as f:
-        assert json.loads(bytes(f["__metadata__"]).decode())["source"] == {"kind": "dense"}
+        info = json.loads(bytes(f["__metadata__"]).decode())["source"]
+        assert info == {"kind": "dense", "class": "mlp",
+                        "architecture": dense.source.architecture()}
     assert os.path.getsize(tmp_path / "v.npz") < os.path.getsize(tmp_path / "d.npz")
     back = Ticket.load(tmp_path / "v.npz")
     assert back.is_virtual and back.source.source == vs
@@ -183,10 +186,10 @@ def test_virtual_ticket_pickles(pair):
     assert back.forward(x).tobytes() == dense.forward(x).tobytes()
 
 
-def test_masks_constructor_stays_dense_only(pair):
+def test_masks_constructor_takes_a_virtual_source_too(pair):
     _, dense, virtual = pair
-    with pytest.raises(InputError, match="from_kept"):
-        Ticket(virtual.source, dense.masks)
+    t = Ticket(virtual.source, dense.masks)  # small sources: masks are fine
+    assert t.is_virtual and all(np.array_equal(t.kept[n], dense.kept[n]) for n in dense.kept)
     with pytest.raises(InputError):
         Ticket.from_kept("not a source", dense.kept)
 

@@ -39,7 +39,7 @@ import numpy as np
 from .._memory import check_memory, format_bytes
 from .._rng import RNGLike
 from ..errors import ConstructionError
-from ..nets.mlp import MLP
+from ..nets.mlp import MLP, resolve_name
 from ..ticket import Ticket
 from .layouts.pair_dense import (
     _gather_rows,
@@ -336,7 +336,7 @@ def realise_kept(
     KeptRealisation
     """
     names = (tuple(source.parameter_names()) if hasattr(source, "parameter_names")
-             else tuple(source.spec))
+             else tuple(resolve_name(n) for n in source.spec))
     out = KeptRealisation()
     t_gather = t_select = t_scatter = 0.0
     for i in range(target.depth):
@@ -404,11 +404,11 @@ def realise_kept(
         del pre
         t0 = time.perf_counter()
         first, first_bias = kept_first(used, used_bias, d_in, n)
-        out.kept[f"weights[{2 * i}]"] = first
+        out.kept[f"layers.{4 * i}.weight"] = first  # source MLP layer 2i
         if first_bias is not None:
-            out.kept[f"biases[{2 * i}]"] = first_bias
-        out.kept[f"weights[{2 * i + 1}]"] = (np.concatenate(second_parts) if second_parts
-                                             else np.zeros(0, dtype=np.int64))
+            out.kept[f"layers.{4 * i}.bias"] = first_bias
+        out.kept[f"layers.{4 * i + 2}.weight"] = (np.concatenate(second_parts) if second_parts
+                                                  else np.zeros(0, dtype=np.int64))
         del second_parts
         t_scatter += time.perf_counter() - t0
         out.weight_errors.append(w_err)

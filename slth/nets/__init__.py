@@ -9,6 +9,7 @@ bridge the two.
 """
 
 from .base import (
+    Architecture,
     Layer,
     Linearization,
     Network,
@@ -24,6 +25,7 @@ from .mlp import INITS, MLP
 __all__ = [
     "INITS",
     "MLP",
+    "Architecture",
     "Dense",
     "Layer",
     "Linearization",

@@ -61,6 +61,7 @@ from .._rng import RNGLike, as_generator
 from ..errors import InputError, ShapeError, format_value
 
 __all__ = [
+    "Architecture",
     "Layer",
     "Linearization",
     "Network",
@@ -584,9 +585,295 @@ def _as_param(value: Any, key: str, expected: Shape, owner: str, *, allow_sparse
     return arr
 
 
+# ====================================================================== structure
+class _Graph:
+    """Structure shared by :class:`Network` and :class:`Architecture`: no arrays.
+
+    Subclasses set ``layers`` and ``input_shape`` and call :meth:`_setup`.
+    """
+
+    layers: Named
+    input_shape: Shape | None
+
+    def _setup(self) -> None:
+        named = _normalise_named(self.layers, "layers")
+        object.__setattr__(self, "layers", named)
+        in_shape, out_shape, plan, specs, owners = _analyse(named, self.input_shape)
+        object.__setattr__(self, "input_shape", in_shape)
+        object.__setattr__(self, "_specs", types.MappingProxyType(specs))
+        object.__setattr__(self, "_owners", owners)
+        object.__setattr__(self, "_out_shape", out_shape)
+        object.__setattr__(self, "_plan", plan)
+
+    def named_layers(self) -> tuple[tuple[str, Layer], ...]:
+        """Every layer with its path, depth first: residual blocks, then their bodies.
+
+        Returns
+        -------
+        tuple of (str, Layer)
+            E.g. ``(("layers.0", Dense(...)), ("layers.1", Residual(...)),
+            ("layers.1.body.0", Dense(...)), ...)``. A layer's parameters are
+            ``"<path>.<local>"``.
+        """
+        out: list[tuple[str, Layer]] = []
+
+        def walk(named: Named, prefix: str) -> None:
+            for name, layer in named:
+                path = f"{prefix}{name}"
+                out.append((path, layer))
+                if isinstance(layer, Residual):
+                    walk(layer.body, f"{path}.body.")
+
+        walk(self.layers, "layers.")
+        return tuple(out)
+
+    def param_specs(self) -> Mapping[str, Shape]:
+        """Shape of every parameter, by name, in the network's parameter order.
+
+        Returns
+        -------
+        Mapping[str, tuple of int]
+            Read-only.
+        """
+        return self._specs  # type: ignore[attr-defined,no-any-return]
+
+    def param_owner(self, name: str) -> tuple[str, Layer, str]:
+        """The layer that declares parameter ``name``: ``(layer path, layer, local name)``.
+
+        Parameters
+        ----------
+        name : str
+            A key of :meth:`param_specs`, e.g. ``"layers.2.weight"``.
+
+        Returns
+        -------
+        (str, Layer, str)
+            E.g. ``("layers.2", Dense(3 -> 1), "weight")``.
+
+        Raises
+        ------
+        InputError
+            ``name`` is not a parameter of the network.
+        """
+        owners: dict[str, tuple[str, Layer, str]] = self._owners  # type: ignore[attr-defined]
+        if not isinstance(name, str) or name not in owners:
+            names = list(owners)
+            known = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+            raise InputError(
+                f"`name` must be a parameter name of the network ({known or 'none'}); "
+                f"received {format_value(name)}"
+            )
+        return owners[name]
+
+    @property
+    def output_shape(self) -> Shape:
+        """Per-example output shape."""
+        return self._out_shape  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def n_params(self) -> int:
+        """Total number of parameter entries."""
+        return sum(math.prod(s) for s in self.param_specs().values())
+
+    def architecture(self) -> dict[str, Any]:
+        """The network without its arrays, as JSON-ready data (what saving writes).
+
+        Returns
+        -------
+        dict
+            ``{"input_shape": [...], "layers": [{"name", "type", "fields"} or
+            {"name", "type": "residual", "body": [...]}, ...]}``. Unregistered
+            layer types appear as ``"<module>.<qualname>"`` with ``"registered":
+            False`` (such a network can be fingerprinted, not saved).
+        """
+        return {
+            "input_shape": list(self.input_shape or ()),
+            "layers": [_describe(name, layer) for name, layer in self.layers],
+        }
+
+    def _check_params(self, mapping: Any, *, partial: bool, what: str,
+                      sparse: bool | None = None) -> dict[str, Any]:
+        """Validate parameters by name (all of them unless ``partial``).
+
+        ``sparse`` (default: ``partial``) lets a layer's ``sparse_params`` be
+        scipy.sparse matrices.
+        """
+        specs = self.param_specs()
+        if sparse is None:
+            sparse = partial
+        if not isinstance(mapping, Mapping):
+            raise InputError(
+                f"`{what}` must be a mapping from parameter names to arrays; received "
+                f"{format_value(mapping)}"
+            )
+        for key in mapping:
+            if key not in specs:
+                names = list(specs)
+                known = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+                raise InputError(
+                    f"`{what}` has an entry {key!r} that no layer declares; parameters: "
+                    f"{known or 'none'}"
+                )
+        out: dict[str, Any] = {}
+        owners: dict[str, tuple[str, Layer, str]] = self._owners  # type: ignore[attr-defined]
+        for key, shape in specs.items():
+            path, layer, local = owners[key]
+            owner = f"the {local!r} of layer `{path}`, {_short(layer)}"
+            if key not in mapping:
+                if partial:
+                    continue
+                raise InputError(
+                    f"`{what}` lacks {key!r} ({owner}), an array of shape {shape}"
+                )
+            out[key] = _as_param(mapping[key], key, shape, owner,
+                                 allow_sparse=sparse and local in type(layer).sparse_params,
+                                 what=what)
+        return out
+
+    def _check_input(self, x: ArrayLike, name: str = "x") -> tuple[np.ndarray, bool]:
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"`{name}` must be an array of real numbers; received {format_value(x)}"
+            ) from None
+        if arr.dtype.kind not in "iuf":
+            raise InputError(
+                f"`{name}` must hold real numbers (int or float dtype); received "
+                f"{format_value(arr)}"
+            )
+        shape = self.input_shape
+        assert shape is not None
+        if arr.shape == shape:
+            single = True
+        elif arr.ndim == len(shape) + 1 and arr.shape[1:] == shape:
+            single = False
+        else:
+            raise ShapeError(
+                f"`{name}` must have shape (batch, {', '.join(map(str, shape))}) or {shape}; "
+                f"received shape {arr.shape}"
+            )
+        arr = np.asarray(arr, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise InputError(f"`{name}` must be finite; received NaN or infinite entries")
+        return (arr[None] if single else arr), single
+
+    def _forward(self, x: ArrayLike, params: Mapping[str, Any]) -> np.ndarray:
+        h, single = self._check_input(x)
+        y = _run(self._plan, params, h, None)  # type: ignore[attr-defined]
+        return y[0] if single else y
+
+    def _linearize(self, x: ArrayLike, params: Mapping[str, Any]) -> Linearization:
+        h, single = self._check_input(x)
+        tape: list[Any] = []
+        y = _run(self._plan, params, h, tape)  # type: ignore[attr-defined]
+        return Linearization(self, tape, y, single)
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Architecture(_Graph):
+    """Named layers without arrays: a network's structure, evaluated with given parameters.
+
+    What a virtual source (:class:`slth.sources.VirtualNetwork`) knows of its
+    network before any entry is read: layer types, names, shapes and the
+    arithmetic; :meth:`forward` takes every parameter as an argument.
+
+    Parameters
+    ----------
+    layers : sequence of Layer or (str, Layer)
+        As in :class:`Network`.
+    input_shape : tuple of int, optional
+        As in :class:`Network`.
+
+    Notes
+    -----
+    Two architectures are equal when their :meth:`architecture` descriptions
+    (layer types, fields, names, input shape) are equal.
+    """
+
+    layers: Named
+    input_shape: Shape | None = None
+
+    def __post_init__(self) -> None:
+        self._setup()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Architecture, (self.layers, self.input_shape))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Architecture):
+            return NotImplemented
+        return self.architecture() == other.architecture()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.architecture(), sort_keys=True))
+
+    @classmethod
+    def from_description(cls, desc: Any, where: str = "`desc`") -> Architecture:
+        """Rebuild an architecture from :meth:`architecture`'s JSON-ready description.
+
+        Parameters
+        ----------
+        desc : dict
+            ``{"input_shape": [...], "layers": [...]}`` as :meth:`architecture`
+            returns it (e.g. read back from a file).
+        where : str
+            Prefix of error messages (what holds the description).
+
+        Returns
+        -------
+        Architecture
+
+        Raises
+        ------
+        InputError
+            A malformed description, or a layer type not registered in this
+            process (import the module that registers it).
+        """
+        layers = desc.get("layers") if isinstance(desc, Mapping) else None
+        shape = desc.get("input_shape") if isinstance(desc, Mapping) else None
+        if not isinstance(layers, list) or not isinstance(shape, list):
+            raise InputError(f"{where}: an architecture description must be "
+                             "{'input_shape': [...], 'layers': [...]}; received "
+                             f"{format_value(desc)}")
+        return cls(tuple(_build(d, where) for d in layers), tuple(shape))
+
+    def forward(self, x: ArrayLike, *, params: Mapping[str, Any]) -> np.ndarray:
+        """Evaluate in float64 with the given parameters (every one of them).
+
+        Parameters
+        ----------
+        x : array_like
+            ``(batch, *input_shape)`` or one input of shape ``input_shape``.
+        params : Mapping[str, array_like]
+            One array per name of :meth:`param_specs`; a layer's
+            ``sparse_params`` may be ``scipy.sparse`` matrices.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        return self._forward(x, self._check_params(params, partial=False, what="params",
+                                                   sparse=True))
+
+    def linearize(self, x: ArrayLike, *, params: Mapping[str, Any]) -> Linearization:
+        """Forward pass recording what the vjp needs; see :meth:`Network.linearize`."""
+        return self._linearize(x, self._check_params(params, partial=False, what="params",
+                                                     sparse=True))
+
+    def with_params(self, params: Mapping[str, ArrayLike]) -> Network:
+        """The :class:`Network` of these layers with the given (dense) parameters."""
+        return Network(self.layers, params, self.input_shape)
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{n}: {_short(l)}" for n, l in self.layers)
+        return (f"Architecture(input_shape={self.input_shape}, layers=[{parts}], "
+                f"n_params={self.n_params})")
+
+
 # ====================================================================== network
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
-class Network:
+class Network(_Graph):
     """Named layers in a sequential graph, with float64 parameters keyed by dotted names.
 
     Parameters
@@ -640,92 +927,24 @@ class Network:
     input_shape: Shape | None = None
 
     def __post_init__(self) -> None:
-        named = _normalise_named(self.layers, "layers")
-        object.__setattr__(self, "layers", named)
-        in_shape, out_shape, plan, specs, owners = _analyse(named, self.input_shape)
-        object.__setattr__(self, "input_shape", in_shape)
-        object.__setattr__(self, "_specs", types.MappingProxyType(specs))
-        object.__setattr__(self, "_owners", owners)
-        object.__setattr__(self, "_out_shape", out_shape)
-        object.__setattr__(self, "_plan", plan)
+        self._setup()
         params = self._check_params(self.params, partial=False, what="params")
         object.__setattr__(
             self, "params", types.MappingProxyType({k: _readonly(v) for k, v in params.items()})
         )
 
-    # ------------------------------------------------------------------ structure
-    def named_layers(self) -> tuple[tuple[str, Layer], ...]:
-        """Every layer with its path, depth first: residual blocks, then their bodies.
-
-        Returns
-        -------
-        tuple of (str, Layer)
-            E.g. ``(("layers.0", Dense(...)), ("layers.1", Residual(...)),
-            ("layers.1.body.0", Dense(...)), ...)``. A layer's parameters are
-            ``"<path>.<local>"``.
-        """
-        out: list[tuple[str, Layer]] = []
-
-        def walk(named: Named, prefix: str) -> None:
-            for name, layer in named:
-                path = f"{prefix}{name}"
-                out.append((path, layer))
-                if isinstance(layer, Residual):
-                    walk(layer.body, f"{path}.body.")
-
-        walk(self.layers, "layers.")
-        return tuple(out)
-
-    def param_specs(self) -> Mapping[str, Shape]:
-        """Shape of every parameter, by name, in the network's parameter order.
-
-        Returns
-        -------
-        Mapping[str, tuple of int]
-            Read-only.
-        """
-        return self._specs  # type: ignore[attr-defined,no-any-return]
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the read-only mapping views do not pickle: rebuild from layers and arrays
+        return (Network, (self.layers, dict(self.params), self.input_shape))
 
     @property
-    def output_shape(self) -> Shape:
-        """Per-example output shape."""
-        return self._out_shape  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def n_params(self) -> int:
-        """Total number of parameter entries."""
-        return sum(math.prod(s) for s in self.param_specs().values())
-
-    def _check_params(self, mapping: Any, *, partial: bool, what: str) -> dict[str, Any]:
-        specs = self.param_specs()
-        if not isinstance(mapping, Mapping):
-            raise InputError(
-                f"`{what}` must be a mapping from parameter names to arrays; received "
-                f"{format_value(mapping)}"
-            )
-        for key in mapping:
-            if key not in specs:
-                names = list(specs)
-                known = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-                raise InputError(
-                    f"`{what}` has an entry {key!r} that no layer declares; parameters: "
-                    f"{known or 'none'}"
-                )
-        out: dict[str, Any] = {}
-        owners: dict[str, tuple[str, Layer, str]] = self._owners  # type: ignore[attr-defined]
-        for key, shape in specs.items():
-            path, layer, local = owners[key]
-            owner = f"the {local!r} of layer `{path}`, {_short(layer)}"
-            if key not in mapping:
-                if partial:
-                    continue
-                raise InputError(
-                    f"`{what}` lacks {key!r} ({owner}), an array of shape {shape}"
-                )
-            out[key] = _as_param(mapping[key], key, shape, owner,
-                                 allow_sparse=partial and local in type(layer).sparse_params,
-                                 what=what)
-        return out
+    def arch(self) -> Architecture:
+        """The network's :class:`Architecture`: its layers without the arrays."""
+        a = self.__dict__.get("_arch")
+        if a is None:
+            a = Architecture(self.layers, self.input_shape)
+            object.__setattr__(self, "_arch", a)
+        return a
 
     def _resolve(self, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
         if params is None:
@@ -738,34 +957,6 @@ class Network:
         return merged
 
     # ------------------------------------------------------------------ evaluation
-    def _check_input(self, x: ArrayLike, name: str = "x") -> tuple[np.ndarray, bool]:
-        try:
-            arr = np.asarray(x)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"`{name}` must be an array of real numbers; received {format_value(x)}"
-            ) from None
-        if arr.dtype.kind not in "iuf":
-            raise InputError(
-                f"`{name}` must hold real numbers (int or float dtype); received "
-                f"{format_value(arr)}"
-            )
-        shape = self.input_shape
-        assert shape is not None
-        if arr.shape == shape:
-            single = True
-        elif arr.ndim == len(shape) + 1 and arr.shape[1:] == shape:
-            single = False
-        else:
-            raise ShapeError(
-                f"`{name}` must have shape (batch, {', '.join(map(str, shape))}) or {shape}; "
-                f"received shape {arr.shape}"
-            )
-        arr = np.asarray(arr, dtype=np.float64)
-        if not np.isfinite(arr).all():
-            raise InputError(f"`{name}` must be finite; received NaN or infinite entries")
-        return (arr[None] if single else arr), single
-
     def forward(self, x: ArrayLike, *, params: Mapping[str, Any] | None = None) -> np.ndarray:
         """Evaluate the network in float64.
 
@@ -791,9 +982,7 @@ class Network:
         ShapeError, InputError
             Bad ``x`` or ``params``.
         """
-        h, single = self._check_input(x)
-        y = _run(self._plan, self._resolve(params), h, None)  # type: ignore[attr-defined]
-        return y[0] if single else y
+        return self._forward(x, self._resolve(params))
 
     __call__ = forward
 
@@ -814,10 +1003,7 @@ class Network:
             ``output`` (as :meth:`forward` returns it) and ``vjp(grad_out)``,
             which may be called any number of times.
         """
-        h, single = self._check_input(x)
-        tape: list[Any] = []
-        y = _run(self._plan, self._resolve(params), h, tape)  # type: ignore[attr-defined]
-        return Linearization(self, tape, y, single)
+        return self._linearize(x, self._resolve(params))
 
     def vjp(self, x: ArrayLike, grad_out: ArrayLike, *,
             params: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -843,22 +1029,7 @@ class Network:
         return self.linearize(x, params=params).vjp(grad_out)
 
     # ------------------------------------------------------------------ identity
-    def architecture(self) -> dict[str, Any]:
-        """The network without its arrays, as JSON-ready data (what saving writes).
-
-        Returns
-        -------
-        dict
-            ``{"input_shape": [...], "layers": [{"name", "type", "fields"} or
-            {"name", "type": "residual", "body": [...]}, ...]}``. Unregistered
-            layer types appear as ``"<module>.<qualname>"`` with ``"registered":
-            False`` (such a network can be fingerprinted, not saved).
-        """
-        return {
-            "input_shape": list(self.input_shape or ()),
-            "layers": [_describe(name, layer) for name, layer in self.layers],
-        }
-
+    # ------------------------------------------------------------------ identity
     def fingerprint(self) -> str:
         """A hash of the architecture and every parameter, bit for bit.
 

@@ -205,18 +205,8 @@ def network_from_mlp(mlp: MLP) -> Network:
 
     if not isinstance(mlp, MLP):
         raise InputError(f"`mlp` must be a slth.nets.MLP; received {format_value(mlp)}")
-    layers: list[tuple[str, Any]] = []
-    params: dict[str, np.ndarray] = {}
-    last = mlp.depth - 1
-    for l, (w, b) in enumerate(zip(mlp.weights, mlp.biases, strict=True)):
-        name = str(len(layers))
-        layers.append((name, Dense(w.shape[1], w.shape[0], bias=b is not None)))
-        params[f"layers.{name}.weight"] = w
-        if b is not None:
-            params[f"layers.{name}.bias"] = b
-        if l < last:
-            layers.append((str(len(layers)), ReLU()))
-    return Network(tuple(layers), params)
+    # an MLP is such a network already: the plain Network of its layers and arrays
+    return Network(mlp.layers, dict(mlp.params), mlp.input_shape)
 
 
 def mlp_from_network(net: Network) -> MLP:
@@ -240,6 +230,8 @@ def mlp_from_network(net: Network) -> MLP:
     """
     from .mlp import MLP
 
+    if isinstance(net, MLP):
+        return net
     if not isinstance(net, Network):
         raise InputError(f"`net` must be a slth.nets.Network; received {format_value(net)}")
     weights: list[np.ndarray] = []

@@ -3,7 +3,11 @@
 An :class:`MLP` is a plain, immutable list of weight matrices and optional bias
 vectors with a float64 numpy forward pass. It is the network spec every
 construction reads and every :class:`slth.Ticket` masks; it holds no state and
-does no training.
+does no training. It is a :class:`slth.nets.base.Network` of ``Dense, ReLU, ...,
+Dense`` layers named by position, so its parameters are also keyed by the
+network's dotted names: weight ``l`` is ``"layers.<2l>.weight"`` and bias ``l``
+``"layers.<2l>.bias"`` (:func:`param_name`; the names ``"weights[l]"`` and
+``"biases[l]"`` of slth 0.1 are read as aliases by :func:`resolve_name`).
 
 Layout follows ``torch.nn.Linear``: ``weights[l]`` has shape
 ``(d_{l+1}, d_l)`` (out x in), so layer ``l`` maps ``h -> weights[l] @ h + biases[l]``.
@@ -11,10 +15,12 @@ Layout follows ``torch.nn.Linear``: ``weights[l]`` has shape
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+import types
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,11 +28,13 @@ from numpy.typing import ArrayLike
 
 from .._rng import RNGLike, as_generator
 from ..errors import InputError, ShapeError, format_value
+from .base import Network
+from .layers import Dense, ReLU
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["INITS", "MLP"]
+__all__ = ["INITS", "MLP", "param_name", "resolve_name"]
 
 #: Names accepted by :meth:`MLP.random` ``init``.
 INITS: tuple[str, ...] = ("uniform", "normal", "product", "hyperbolic")
@@ -63,9 +71,53 @@ def _as_real_array(value: Any, name: str, ndim: int) -> np.ndarray:
             f"`{name}` must be finite; received {format_value(arr)} with {n_bad} "
             "NaN or infinite entries"
         )
+    # C order: the network's arithmetic (and its rounding) must not depend on the layout
+    arr = np.ascontiguousarray(arr)
     view = arr.view()
     view.flags.writeable = False
     return view
+
+
+_LEGACY_RE = re.compile(r"^(weights|biases)\[(\d+)\]$")
+
+
+def param_name(kind: str, layer: int) -> str:
+    """The network name of an MLP parameter: ``("weight", l)`` -> ``"layers.<2l>.weight"``.
+
+    Parameters
+    ----------
+    kind : {"weight", "bias"}
+    layer : int
+        The MLP layer index ``l`` (weight matrix ``weights[l]``).
+
+    Returns
+    -------
+    str
+    """
+    if kind not in ("weight", "bias"):
+        raise InputError(f"`kind` must be 'weight' or 'bias'; received {kind!r}")
+    return f"layers.{2 * int(layer)}.{kind}"
+
+
+def resolve_name(name: str) -> str:
+    """An MLP parameter name, with slth 0.1's ``"weights[l]"``/``"biases[l]"`` read as aliases.
+
+    Parameters
+    ----------
+    name : str
+        ``"layers.<2l>.weight"`` (returned as is) or the alias ``"weights[l]"``
+        (or ``"biases[l]"``).
+
+    Returns
+    -------
+    str
+        The network name; any other string is returned unchanged (the caller
+        reports it as unknown).
+    """
+    m = _LEGACY_RE.match(name) if isinstance(name, str) else None
+    if m is None:
+        return name
+    return param_name("weight" if m.group(1) == "weights" else "bias", int(m.group(2)))
 
 
 def _check_widths(widths: Any, name: str = "widths") -> tuple[int, ...]:
@@ -94,12 +146,15 @@ def _check_widths(widths: Any, name: str = "widths") -> tuple[int, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class MLP:
+class MLP(Network):
     """A ReLU multilayer perceptron with float64 weights.
 
     ``f(x) = W_{L-1} relu(... relu(W_0 x + b_0) ...) + b_{L-1}``: a ReLU after
-    every layer except the last.
+    every layer except the last. An MLP is a :class:`slth.nets.base.Network`
+    of layers ``Dense, ReLU, ..., ReLU, Dense`` named ``"0"``, ``"1"``, ... (its
+    ``params`` hold the same arrays as ``weights`` and ``biases``, under
+    ``"layers.<2l>.weight"`` and ``"layers.<2l>.bias"``), so everything written
+    for networks (tickets, evaluation, saving, the torch bridge) takes it.
 
     Parameters
     ----------
@@ -140,10 +195,10 @@ class MLP:
     """
 
     weights: tuple[np.ndarray, ...]
-    biases: tuple[np.ndarray | None, ...] | None = None
+    biases: tuple[np.ndarray | None, ...]
 
-    def __post_init__(self) -> None:
-        weights = self.weights
+    def __init__(self, weights: Sequence[ArrayLike],
+                 biases: Sequence[ArrayLike | None] | None = None) -> None:
         if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence):
             raise InputError(
                 "`weights` must be a sequence (list or tuple) of 2-D arrays; received "
@@ -165,7 +220,6 @@ class MLP:
                     f"`weights[{l}]` must have at least one row and one column; received "
                     f"shape {w.shape}"
                 )
-        biases = self.biases
         if biases is None:
             bs: tuple[np.ndarray | None, ...] = (None,) * len(ws)
         else:
@@ -194,6 +248,30 @@ class MLP:
             bs = tuple(out)
         object.__setattr__(self, "weights", ws)
         object.__setattr__(self, "biases", bs)
+        layers: list[tuple[str, Any]] = []
+        params: dict[str, np.ndarray] = {}
+        for l, (w, b) in enumerate(zip(ws, bs, strict=True)):
+            name = str(len(layers))
+            layers.append((name, Dense(w.shape[1], w.shape[0], bias=b is not None)))
+            params[f"layers.{name}.weight"] = w
+            if b is not None:
+                params[f"layers.{name}.bias"] = b
+            if l < len(ws) - 1:
+                layers.append((str(len(layers)), ReLU()))
+        object.__setattr__(self, "layers", tuple(layers))
+        object.__setattr__(self, "input_shape", None)
+        self._setup()
+        # the arrays are validated above (read-only, C-ordered float64): stored as they are
+        object.__setattr__(self, "params", types.MappingProxyType(params))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MLP, (self.weights, self.biases))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"MLP is immutable; cannot assign to {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"MLP is immutable; cannot delete {name!r}")
 
     # ------------------------------------------------------------------ shape info
     @property
@@ -235,18 +313,17 @@ class MLP:
         return tuple(out)
 
     def parameter_names(self) -> tuple[str, ...]:
-        """Names aligned with :meth:`parameters`: ``("weights[0]", "biases[0]", ...)``.
+        """Names aligned with :meth:`parameters`: the network names of :meth:`param_specs`.
+
+        ``("layers.0.weight", "layers.0.bias", "layers.2.weight", ...)``; slth
+        0.1 returned ``("weights[0]", "biases[0]", "weights[1]", ...)``, which
+        :func:`resolve_name` maps to these (and :class:`slth.Ticket` accepts).
 
         Returns
         -------
         tuple of str
         """
-        out: list[str] = []
-        for l, b in enumerate(self.biases):
-            out.append(f"weights[{l}]")
-            if b is not None:
-                out.append(f"biases[{l}]")
-        return tuple(out)
+        return tuple(self.param_specs())
 
     def fingerprint(self) -> str:
         """A hash of the network's architecture and weights, bit for bit.
@@ -285,10 +362,7 @@ class MLP:
         return tuple(out)
 
     # ------------------------------------------------------------------ evaluation
-    def _check_input(self, x: ArrayLike) -> tuple[np.ndarray, bool]:
-        return check_input(x, self.widths[0])
-
-    def forward(self, x: ArrayLike) -> np.ndarray:
+    def forward(self, x: ArrayLike, *, params: Mapping[str, Any] | None = None) -> np.ndarray:
         """Evaluate the network in float64.
 
         Parameters
@@ -296,6 +370,11 @@ class MLP:
         x : array_like
             Inputs of shape ``(batch, d_0)``, or one input of shape ``(d_0,)``.
             Real and finite.
+        params : Mapping[str, array_like], optional
+            Parameters used instead of the network's own, by network name, as
+            in :meth:`slth.nets.base.Network.forward` (a Dense weight may be a
+            scipy.sparse matrix). Without it, the loop below, bit for bit the
+            network's own pass.
 
         Returns
         -------
@@ -309,7 +388,9 @@ class MLP:
         InputError
             ``x`` has non-real or non-finite entries.
         """
-        h, single = self._check_input(x)
+        if params is not None:
+            return Network.forward(self, x, params=params)
+        h, single = check_input(x, self.widths[0])
         last = self.depth - 1
         for l, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             h = h @ w.T
@@ -394,14 +475,16 @@ class MLP:
             biases.append(sample(init, (d_out,), rng=gen, scale=float(scale)) if bias else None)
         return cls(tuple(weights), tuple(biases))
 
-    def with_params(self, params: Sequence[ArrayLike]) -> MLP:
+    def with_params(self, params: Sequence[ArrayLike] | Mapping[str, ArrayLike]) -> MLP:
         """Same architecture, new parameter arrays.
 
         Parameters
         ----------
-        params : sequence of array_like
+        params : sequence of array_like, or Mapping[str, array_like]
             Aligned with :meth:`parameters` (same order, same shapes; None biases
-            stay None).
+            stay None); or, as for a network, a mapping from parameter names
+            (network names or their aliases) to arrays, names not given keeping
+            their arrays.
 
         Returns
         -------
@@ -415,6 +498,11 @@ class MLP:
             Non-real or non-finite entries.
         """
         names = self.parameter_names()
+        if isinstance(params, Mapping):
+            given = {resolve_name(k) if isinstance(k, str) else k: v for k, v in params.items()}
+            checked = self._check_params(given, partial=True, what="params", sparse=False)
+            merged = {**self.params, **checked}
+            params = [merged[n] for n in names]
         if isinstance(params, np.ndarray) or not isinstance(params, Sequence):
             raise InputError(
                 f"`params` must be a sequence of {len(names)} arrays; received "
@@ -442,6 +530,27 @@ class MLP:
             biases.append(next(it) if b is not None else None)
         return MLP(tuple(weights), tuple(biases))
 
+    @classmethod
+    def load(cls, path: Any) -> MLP:
+        """Read an MLP saved with :meth:`save` (a network file of Dense and ReLU layers).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        MLP
+
+        Raises
+        ------
+        InputError
+            Not a network file, or a network that is not an MLP.
+        """
+        from .io import load_network, mlp_from_network
+
+        return mlp_from_network(load_network(path))
+
     # ------------------------------------------------------------------ torch
     def to_torch(self) -> torch.nn.Sequential:
         """Convert to ``torch.nn.Sequential`` of ``Linear``/``ReLU`` in float64 on CPU.
@@ -454,11 +563,9 @@ class MLP:
         -------
         torch.nn.Sequential
         """
-        import torch
+        from .._backends import torch_bridge
 
-        from ..torch import to_torch
-
-        return to_torch(self, device="cpu", dtype=torch.float64)
+        return torch_bridge().to_torch(self, device="cpu", dtype="float64")  # type: ignore[no-any-return]
 
     @classmethod
     def from_torch(cls, module: Any) -> MLP:
@@ -482,9 +589,9 @@ class MLP:
         ShapeError
             Layer sizes that do not chain.
         """
-        from ..torch import mlp_from_torch
+        from .._backends import torch_bridge
 
-        return mlp_from_torch(module)
+        return torch_bridge().mlp_from_torch(module)  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:

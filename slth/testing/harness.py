@@ -41,7 +41,7 @@ import numpy as np
 from ..certify import certified_bound, check_structure, effective_layers
 from ..errors import InputError, LimitError, SLTHError
 from ..evaluate import approximation_error
-from ..nets.mlp import MLP
+from ..nets.mlp import MLP, param_name
 from ..sources import VirtualMLP
 from ..ticket import Ticket, source_bias_layers, source_parameter_shapes
 
@@ -86,15 +86,15 @@ def _sparse_forward(ticket: Ticket, x: np.ndarray) -> np.ndarray:
     bias_layers = source_bias_layers(src)
     h = x
     for l, has_bias in enumerate(bias_layers):
-        name = f"weights[{l}]"
+        name = param_name("weight", l)
         idx = ticket.kept[name]
         rows, cols = np.divmod(idx, shapes[name][1])
         w = sp.coo_matrix((src.entries(name, idx), (rows, cols)), shape=shapes[name])
         h = np.asarray((w @ h.T).T)
         if has_bias:
-            kb = ticket.kept[f"biases[{l}]"]
+            kb = ticket.kept[param_name("bias", l)]
             b = np.zeros(shapes[name][0])
-            b[kb] = src.entries(f"biases[{l}]", kb)
+            b[kb] = src.entries(param_name("bias", l), kb)
             h = h + b
         if l < len(bias_layers) - 1:
             h = np.maximum(h, 0.0)
