@@ -143,6 +143,17 @@ def cpu_description() -> str:
     return f"{model}, {os.cpu_count()} logical cores, vector features: {vec}"
 
 
+def _numba_threads() -> str:
+    """numba's thread count and threading layer (the parallel kernels' setting)."""
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = "not yet chosen"
+    return f"{numba.get_num_threads()} threads, {layer} layer"
+
+
 def virtual_table(widths: Sequence[int], n: int, *, seed: int = 0, repeats: int = 5,
                   weight_eps: float | None = 0.01) -> str:
     """Table 4: the Pensia ticket over a virtual source; time, solve phase, ratio, peak."""
@@ -174,7 +185,8 @@ def virtual_table(widths: Sequence[int], n: int, *, seed: int = 0, repeats: int 
         f"Pensia et al. 2020 ticket over a virtual source, target {tuple(widths)} (bias-free, "
         f"||W_l||_2 = 1), n = {n}, "
         + ("exact subset sum" if weight_eps is None else f"per-weight tolerance {weight_eps:g}"),
-        f"CPU: {cpu_description()}; load average {load0:.2f} before, {load1:.2f} after",
+        f"CPU: {cpu_description()}; load average {load0:.2f} before, {load1:.2f} after; "
+        f"numba: {_numba_threads()}",
         "",
         _row("quantity", "value"),
         _row("-" * 44, "-" * 22),
