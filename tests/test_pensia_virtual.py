@@ -224,3 +224,17 @@ def test_scatter_kernel_matches_numpy_twin_on_random_instances(overlap, bias):
                 np.testing.assert_array_equal(got[2], want[2])
             else:
                 assert got[2] is None and want[2] is None
+
+
+def test_cttz_counts_trailing_zero_bits():
+    import numba
+
+    from slth.constructions.layouts.pair_dense import _cttz
+
+    @numba.njit
+    def tz(x):
+        return _cttz(x)
+
+    rng = np.random.default_rng(0)
+    for x in [1, 2, 3, 1 << 63, (1 << 64) - 1, *rng.integers(1, 1 << 63, 50).tolist()]:
+        assert int(tz(np.uint64(x))) == (x & -x).bit_length() - 1
