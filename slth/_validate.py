@@ -120,6 +120,13 @@ def integer(name: str, value: Any, *, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+def boolean(name: str, value: Any) -> bool:
+    """A bool (numpy's included), returned as a Python bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        fail(name, "a bool", value)
+    return bool(value)
+
+
 def one_of(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """``value`` if it is one of ``choices`` (compared with ``in``)."""
     if value not in choices:

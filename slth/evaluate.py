@@ -19,8 +19,17 @@ the theorems):
 so that ``sampled_max <= adversarial <= sup <= certified`` (the first
 inequality holds when the samples lie in the ball).
 
-Both networks are evaluated with their own forward passes: the ticket as the
-source architecture with masked weights (scipy CSR for the kept weights).
+Both networks are evaluated with their own forward passes and vector-Jacobian
+products (:meth:`slth.nets.base.Network.linearize`): any target network and any
+ticket, whatever their layer types. The ticket is the source architecture with
+masked parameters (:meth:`slth.Ticket.linearize`; scipy CSR for sparse kept
+weights); a ticket over an MLP source is first compacted (hidden units that
+cannot change the output dropped, the same network at the width it really
+uses) so that Malach et al.'s very wide sources are evaluated at the cost of
+what they keep. The certified bound is the construction's certifier, looked up
+in :data:`slth.constructions.REGISTRY` (the MLP certifier of :mod:`slth.certify`
+for slth's MLP constructions and for MLP tickets made by hand); a ticket with no
+certifier is reported uncertified, with the reason.
 """
 
 from __future__ import annotations
@@ -36,8 +45,11 @@ from . import _validate
 from ._memory import check_memory
 from ._rng import RNGLike, as_generator
 from .certify import EffectiveLayer, certified_bound, check_pair, check_radius, effective_layers
-from .errors import CertificateError, InputError, ShapeError
-from .nets.mlp import MLP, check_input, param_name
+from .errors import CertificateError, InputError, ShapeError, format_value
+from .nets.base import Architecture, Network
+from .nets.layers import Dense, ReLU
+from .nets.mlp import MLP, param_name
+from .sources import VirtualMLP
 from .ticket import Ticket, source_bias_layers, source_parameter_shapes
 
 __all__ = [
@@ -140,15 +152,20 @@ def sample_ball(d: int, n_samples: int, *, radius: float = 1.0, rng: RNGLike = N
     return _project(u * r * radius, radius)
 
 
+def _norms(x: np.ndarray) -> np.ndarray:
+    """l2 norm of each example (row, flattened)."""
+    return np.linalg.norm(x.reshape(x.shape[0], -1), axis=1)  # type: ignore[no-any-return]
+
+
 def _project(x: np.ndarray, radius: float) -> np.ndarray:
-    """Project rows onto the closed ball (guarding against rounding just above the radius)."""
-    norms = np.linalg.norm(x, axis=1)
+    """Project examples onto the closed ball (guarding against rounding just above the radius)."""
+    norms = _norms(x)
     over = norms > radius
     if over.any():
         x = x.copy()
-        x[over] *= (radius / norms[over])[:, None]
+        x[over] *= (radius / norms[over]).reshape(-1, *([1] * (x.ndim - 1)))
         for _ in range(8):
-            over = np.linalg.norm(x, axis=1) > radius
+            over = _norms(x) > radius
             if not over.any():
                 break
             x[over] *= 1.0 - 1e-15
@@ -156,8 +173,51 @@ def _project(x: np.ndarray, radius: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- networks
-def _dense_layers(net: MLP) -> list[tuple[Any, np.ndarray | None]]:
-    return list(zip(net.weights, net.biases))
+class _Net:
+    """A network and the parameters to evaluate it with: forward and linearize, nothing else."""
+
+    __slots__ = ("arch", "params")
+
+    def __init__(self, arch: Any, params: Any) -> None:
+        self.arch = arch
+        self.params = params
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.arch._forward(x, self.params)  # type: ignore[no-any-return]
+
+    def linearize(self, x: np.ndarray) -> Any:
+        return self.arch._linearize(x, self.params)
+
+
+def _activation_floats(net: Any) -> int:
+    """Floats one example's recorded forward pass holds: every layer's input and output."""
+    total = 0
+
+    def walk(steps: Any) -> None:
+        nonlocal total
+        for step in steps:
+            if step.body is not None:
+                walk(step.body)
+            total += int(np.prod(step.in_shape)) + int(np.prod(step.out_shape))
+
+    walk(net._plan)
+    return total
+
+
+def _compact_mlp_ticket(ticket: Ticket) -> _Net:
+    """The MLP ticket's network at the width it uses: kept weights as CSR, dead units dropped."""
+    layers: list[tuple[str, Any]] = []
+    params: dict[str, Any] = {}
+    compact = _ticket_layers(ticket)
+    for l, (w, b) in enumerate(compact):
+        name = str(len(layers))
+        layers.append((name, Dense(w.shape[1], w.shape[0], bias=b is not None)))
+        params[f"layers.{name}.weight"] = w
+        if b is not None:
+            params[f"layers.{name}.bias"] = b
+        if l < len(compact) - 1:
+            layers.append((str(len(layers)), ReLU()))
+    return _Net(Architecture(tuple(layers)), params)
 
 
 def _ticket_layers(ticket: Ticket) -> list[tuple[Any, np.ndarray | None]]:
@@ -205,6 +265,11 @@ def _ticket_layers(ticket: Ticket) -> list[tuple[Any, np.ndarray | None]]:
         used = np.zeros(shape[1], dtype=bool)
         used[cols[keep[l + 1][rows]]] = True
         keep[l] &= used
+    for l in range(1, L):
+        if not keep[l].any():
+            # a layer keeps at least one unit (a network layer has width >= 1); this one
+            # reaches no live unit downstream, so it changes no output
+            keep[l][0] = True
     out = []
     for l, ((_, vw, rows, cols), bias) in enumerate(zip(weights, biases)):
         row_in, col_in = keep[l + 1], keep[l]
@@ -222,39 +287,54 @@ def _ticket_layers(ticket: Ticket) -> list[tuple[Any, np.ndarray | None]]:
     return out
 
 
-def _forward(layers: list[tuple[Any, np.ndarray | None]], x: np.ndarray
-             ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Forward pass on rows of x; also returns the ReLU gates (pre-activation > 0)."""
-    h = x.T
-    gates = []
-    last = len(layers) - 1
-    for l, (w, b) in enumerate(layers):
-        h = w @ h
-        h = np.asarray(h)
-        if b is not None:
-            h = h + b[:, None]
-        if l < last:
-            gate = h > 0
-            gates.append(gate)
-            h = np.where(gate, h, 0.0)
-    return h.T, gates
-
-
-def _vjp(layers: list[tuple[Any, np.ndarray | None]], gates: list[np.ndarray],
-         upstream: np.ndarray) -> np.ndarray:
-    """Gradient w.r.t. the input of ``<upstream, net(x)>`` (rows), for a piecewise-linear net."""
-    g = upstream.T
-    for l in range(len(layers) - 1, -1, -1):
-        w = layers[l][0]
-        g = np.asarray(w.T @ g)
-        if l > 0:
-            g = g * gates[l - 1]
-    return g.T
-
-
 # ----------------------------------------------------------------------------- report
+def _check_any_pair(target: Any, ticket: Any, *, check_target: bool) -> None:
+    """Target and ticket of any architecture: the same input and output shapes, the target named."""
+    if not isinstance(target, Network):
+        raise InputError(f"`target` must be a network (slth.nets.Network, an MLP included); "
+                         f"received {format_value(target)} of type {type(target).__name__}")
+    if not isinstance(ticket, Ticket):
+        raise InputError(f"`ticket` must be a slth.Ticket; received {format_value(ticket)} of "
+                         f"type {type(ticket).__name__}")
+    src = ticket.source
+    if (tuple(src.input_shape), tuple(src.output_shape)) != (tuple(target.input_shape),
+                                                             tuple(target.output_shape)):
+        raise ShapeError(f"`ticket` maps inputs of shape {src.input_shape} to outputs of shape "
+                         f"{src.output_shape} but `target` maps {target.input_shape} to "
+                         f"{target.output_shape}; expected the same shapes")
+    if check_target and ticket.target_fingerprint is not None:
+        fp = target.fingerprint()
+        if fp != ticket.target_fingerprint:
+            raise InputError(
+                f"`target` is not the network this ticket was built for (ticket records "
+                f"{ticket.target_fingerprint[:19]}..., received {fp[:19]}...); pass "
+                "check_target=False to compare with another target on purpose"
+            )
+
+
+def _certify(target: Any, ticket: Ticket, *, radius: float, check_target: bool
+             ) -> tuple[float | None, str]:
+    """The construction's certified bound (registry), or None and why not."""
+    from .constructions import REGISTRY
+
+    entry = REGISTRY.get(ticket.construction)
+    certifier = entry.certifier if entry is not None else None
+    if certifier is None and entry is None and isinstance(target, MLP) \
+            and isinstance(ticket.source, (MLP, VirtualMLP)):
+        certifier = certified_bound  # a hand-made MLP ticket: the MLP certifier checks its form
+    if certifier is None:
+        why = ("is not in slth.constructions.REGISTRY" if entry is None
+               else "registers no certifier")
+        return None, (f"no certified bound: construction {ticket.construction!r} {why} "
+                      "(sampled and adversarial errors are lower bounds only)")
+    try:
+        return float(certifier(target, ticket, radius=radius, check_target=check_target)), ""
+    except (InputError, ShapeError) as exc:
+        return None, str(exc)
+
+
 def approximation_error(
-    target: MLP,
+    target: Network,
     ticket: Ticket,
     *,
     inputs: ArrayLike | None = None,
@@ -270,12 +350,14 @@ def approximation_error(
 
     Parameters
     ----------
-    target : MLP
-        The target network f.
+    target : Network
+        The target network f (an :class:`slth.nets.MLP` or any network).
     ticket : Ticket
-        The ticket g (evaluated as the masked source, kept weights in CSR).
+        The ticket g (evaluated as the masked source, kept weights in CSR),
+        mapping inputs and outputs of the target's shapes.
     inputs : array_like, optional
-        ``(batch, d_0)`` inputs to evaluate instead of random samples. Points
+        ``(batch, *input_shape)`` inputs to evaluate instead of random samples
+        (norms are over each flattened input). Points
         outside the ball still count in ``sampled_*`` but not in
         ``adversarial`` (which is a bound over the ball only).
     n_samples : int, default 4096
@@ -292,12 +374,14 @@ def approximation_error(
     radius : float, default 1.0
         Radius of the input ball.
     certify : bool, default True
-        Compute :func:`certified_bound` (skipped with a note when the ticket is
-        not of the two-layer block form).
+        Compute the construction's certified bound (its certifier in
+        :data:`slth.constructions.REGISTRY`; for MLP tickets
+        :func:`certified_bound`), skipped with a note when there is none or the
+        ticket does not have the structure it needs.
     check_target : bool, default True
         Raise if the ticket records the fingerprint of another target
-        (:meth:`slth.nets.MLP.fingerprint`); False compares with another
-        target on purpose.
+        (``target.fingerprint()``); False compares with another target on
+        purpose.
 
     Returns
     -------
@@ -307,7 +391,7 @@ def approximation_error(
     -----
     The objective ``h(x) = ||f(x) - g(x)||_2`` is piecewise smooth; its gradient
     ``(J_f(x) - J_g(x))^T (f(x) - g(x)) / h(x)`` comes from one backward pass
-    through each network's ReLU gates. Each step moves by a step size decaying
+    through each network (its layers' vjp). Each step moves by a step size decaying
     geometrically from ``0.2 radius`` to ``0.002 radius`` along the normalised
     gradient and projects back onto the ball; the best value seen is kept.
 
@@ -319,49 +403,68 @@ def approximation_error(
         The adversarial lower bound exceeds the certified upper bound (a bug:
         sound code never gets here).
     """
-    target, ticket = check_pair(target, ticket, check_target=check_target)
+    mlp = isinstance(target, MLP) and isinstance(ticket.source, (MLP, VirtualMLP))
+    if mlp:
+        target, ticket = check_pair(target, ticket, check_target=check_target)
+    else:
+        _check_any_pair(target, ticket, check_target=check_target)
     radius = check_radius(radius)
     n_samples = _check_count("n_samples", n_samples, 1)
     adversarial_steps = _check_count("adversarial_steps", adversarial_steps, 0)
     restarts = _check_count("restarts", restarts, 1)
     gen = as_generator(rng)
-    d0 = target.widths[0]
+    in_shape = tuple(target.input_shape)
+    d0 = int(np.prod(in_shape))
     if inputs is None:
-        X = sample_ball(d0, n_samples, radius=radius, rng=gen)
+        X = sample_ball(d0, n_samples, radius=radius, rng=gen).reshape(-1, *in_shape)
         given = False
     else:
-        X, _ = check_input(inputs, d0, "inputs")
+        X, single = target._check_input(inputs, "inputs")
+        if single:
+            raise ShapeError(f"`inputs` must be a batch of shape (batch, "
+                             f"{', '.join(map(str, in_shape))}); received one input of shape "
+                             f"{in_shape}")
         given = True
-    # the compacted ticket: ~40 bytes per kept weight (row/column split, selection, CSR)
-    # plus unit flags of the largest layer; the batched forward passes (at most 2048 inputs
-    # at a time): a 1-byte ReLU gate per unit of every layer, and at most three float64
-    # activations of the widest live layer alive at once (a live hidden unit keeps a weight,
-    # so no live layer is wider than n_kept)
-    n_kept = ticket.n_kept
-    sw = ticket.source.widths
     batch = min(2048, max(X.shape[0], restarts))
-    widest_live = min(max(sw), n_kept + max(target.widths))
-    check_memory(40 * n_kept + 8 * sum(sw)
-                 + batch * (sum(sw) + 3 * 8 * widest_live)
-                 + 8 * X.shape[0] * (d0 + 2),
-                 what="approximation_error: the compacted ticket and the batched forward passes",
-                 alternative="pass fewer `n_samples` or `inputs`")
-    f_layers = _dense_layers(target)
-    g_layers = _ticket_layers(ticket)
+    if mlp:
+        # the compacted ticket: ~40 bytes per kept weight (row/column split, selection, CSR)
+        # plus unit flags of the largest layer; the batched forward passes (at most 2048
+        # inputs at a time): a 1-byte ReLU gate per unit of every layer, and at most three
+        # float64 activations of the widest live layer alive at once (a live hidden unit
+        # keeps a weight, so no live layer is wider than n_kept)
+        n_kept = ticket.n_kept
+        sw = ticket.source.widths
+        widest_live = min(max(sw), n_kept + max(target.widths))
+        check_memory(40 * n_kept + 8 * sum(sw)
+                     + batch * (sum(sw) + 3 * 8 * widest_live)
+                     + 8 * X.shape[0] * (d0 + 2),
+                     what="approximation_error: the compacted ticket and the batched forward "
+                          "passes",
+                     alternative="pass fewer `n_samples` or `inputs`")
+        f: Any = _Net(target.arch, target.params)
+        g: Any = _compact_mlp_ticket(ticket)
+    else:
+        # the recorded forward passes of both networks (every layer's input and output, at
+        # most 2048 inputs at a time) and the inputs; the ticket's masked parameters are
+        # guarded by Ticket.forward itself
+        acts = _activation_floats(target) + _activation_floats(ticket.source.arch)
+        check_memory(8 * batch * acts + 8 * X.shape[0] * (d0 + 2),
+                     what="approximation_error: the recorded forward passes",
+                     alternative="pass fewer `n_samples` or `inputs`")
+        f = _Net(target.arch, target.params)
+        g = ticket
 
     def errors(x: np.ndarray) -> np.ndarray:
         out = np.empty(x.shape[0])
         step = 2048
         for s in range(0, x.shape[0], step):
-            fx, _ = _forward(f_layers, x[s:s + step])
-            gx, _ = _forward(g_layers, x[s:s + step])
-            out[s:s + step] = np.linalg.norm(fx - gx, axis=1)
+            out[s:s + step] = _norms(f.forward(x[s:s + step]) - g.forward(x[s:s + step]))
         return out
 
     err = errors(X)
     sampled_max = float(err.max())
     sampled_mean = float(err.mean())
-    inside = np.linalg.norm(X, axis=1) <= radius
+    inside = _norms(X) <= radius
     if inside.any():
         idx_in = np.flatnonzero(inside)
         best_i = idx_in[np.argmax(err[idx_in])]
@@ -369,10 +472,11 @@ def approximation_error(
         order = idx_in[np.argsort(err[idx_in])[::-1][:restarts]]
         starts = X[order]
     else:
-        best_val, best_x = -np.inf, np.zeros(d0)
-        starts = np.empty((0, d0))
+        best_val, best_x = -np.inf, np.zeros(in_shape)
+        starts = np.empty((0, *in_shape))
     if starts.shape[0] < restarts:
-        extra = sample_ball(d0, restarts - starts.shape[0], radius=radius, rng=gen)
+        extra = sample_ball(d0, restarts - starts.shape[0], radius=radius,
+                            rng=gen).reshape(-1, *in_shape)
         starts = np.vstack([starts, extra[: restarts - starts.shape[0]]])
         e_extra = errors(starts)
         k = int(np.argmax(e_extra))
@@ -381,16 +485,15 @@ def approximation_error(
 
     x = starts.copy()
     for t in range(adversarial_steps):
-        fx, fg = _forward(f_layers, x)
-        gx, gg = _forward(g_layers, x)
-        diff = fx - gx
-        h = np.linalg.norm(diff, axis=1)
+        lf, lg = f.linearize(x), g.linearize(x)
+        diff = lf.output - lg.output
+        h = _norms(diff)
         k = int(np.argmax(h))
         if h[k] > best_val:
             best_val, best_x = float(h[k]), x[k].copy()
-        u = diff / np.where(h > 0, h, 1.0)[:, None]
-        grad = _vjp(f_layers, fg, u) - _vjp(g_layers, gg, u)
-        gn = np.linalg.norm(grad, axis=1, keepdims=True)
+        u = diff / np.where(h > 0, h, 1.0).reshape(-1, *([1] * (diff.ndim - 1)))
+        grad = lf.vjp(u) - lg.vjp(u)
+        gn = _norms(grad).reshape(-1, *([1] * (grad.ndim - 1)))
         frac = t / max(adversarial_steps - 1, 1)
         lr = 0.2 * radius * (0.01 ** frac)
         x = _project(x + lr * grad / np.where(gn > 0, gn, 1.0), radius)
@@ -403,11 +506,7 @@ def approximation_error(
     cert: float | None = None
     note = "not requested"
     if certify:
-        try:
-            cert = certified_bound(target, ticket, radius=radius, check_target=check_target)
-            note = ""
-        except (InputError, ShapeError) as exc:
-            note = str(exc)
+        cert, note = _certify(target, ticket, radius=radius, check_target=check_target)
         if cert is not None and best_val > cert:
             raise CertificateError(
                 f"the adversarial error {best_val!r} found at a point of the ball exceeds the "

@@ -554,8 +554,9 @@ class Ticket:
     errors : Mapping[str, numpy.ndarray] or None
         Read-only arrays by target parameter name.
     weight_errors, bias_errors : tuple or None
-        The MLP views of :attr:`errors` (per target layer), where the target
-        is an MLP (``target_widths`` given or the names are its names).
+        The MLP views of :attr:`errors` (per target layer), for an MLP source
+        whose target is an MLP (``target_widths`` given or the names are its
+        names); None otherwise.
     mlp_layer_map : tuple of tuple of int or None
         The index form of :attr:`layer_map` for an MLP source and target.
     is_virtual : bool
@@ -868,6 +869,8 @@ target_fingerprint, errors
         return None if e is None else MappingProxyType(e)
 
     def _n_target_mlp(self) -> int | None:
+        if not _is_mlp(self.source):
+            return None
         if self.target_widths is not None:
             return len(self.target_widths) - 1
         e = self._errors

@@ -8,10 +8,8 @@ import pytest
 from slth.constructions import malach2020, pensia2020
 from slth.errors import InputError, ShapeError, SLTHError
 from slth.evaluate import (
-    _dense_layers,
-    _forward,
+    _compact_mlp_ticket,
     _ticket_layers,
-    _vjp,
     approximation_error,
     certified_bound,
     effective_layers,
@@ -40,19 +38,17 @@ def test_sample_ball():
 
 
 def test_vjp_matches_finite_differences():
+    # the adversarial search climbs the networks' own vjp
     target = unit_norm_target((4, 6, 5, 3), seed=1, bias=True)
-    layers = _dense_layers(target)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5, 4))
     u = rng.normal(size=(5, 3))
-    _, gates = _forward(layers, x)
-    g = _vjp(layers, gates, u)
+    g = target.linearize(x).vjp(u)
     h = 1e-6
     for k in range(4):
         e = np.zeros(4)
         e[k] = h
-        fp, _ = _forward(layers, x + e)
-        fm, _ = _forward(layers, x - e)
+        fp, fm = target.forward(x + e), target.forward(x - e)
         np.testing.assert_allclose(g[:, k], ((fp - fm) * u).sum(1) / (2 * h), atol=1e-6)
 
 
@@ -73,23 +69,17 @@ def test_ticket_layers_drop_only_units_that_cannot_matter(idx):
     # the compacted ticket computes the outputs and input gradients of source * mask
     _, ticket = _instances()[idx]
     src = ticket.source
-    params = [np.where(m, p, 0.0) for p, m in zip(src.parameters(), ticket.masks)]
-    it = iter(params)
-    full = []
-    for b in src.biases:
-        w = next(it)
-        full.append((w, next(it) if b is not None else None))
-    compact = _ticket_layers(ticket)
-    hidden_full = sum(w.shape[0] for w, _ in full[:-1])
-    hidden_kept = sum(w.shape[0] for w, _ in compact[:-1])
+    full = ticket.network()
+    compact = _compact_mlp_ticket(ticket)
+    hidden_full = sum(src.widths[1:-1])
+    hidden_kept = sum(w.shape[0] for w, _ in _ticket_layers(ticket)[:-1])
     assert hidden_kept <= hidden_full
     rng = np.random.default_rng(idx)
     x = rng.normal(size=(64, src.widths[0]))
     u = rng.normal(size=(64, src.widths[-1]))
-    fx, fg = _forward(full, x)
-    cx, cg = _forward(compact, x)
-    np.testing.assert_allclose(cx, fx, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(_vjp(compact, cg, u), _vjp(full, fg, u), rtol=0, atol=1e-12)
+    lf, lc = full.linearize(x), compact.linearize(x)
+    np.testing.assert_allclose(lc.output, lf.output, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(lc.vjp(u), lf.vjp(u), rtol=0, atol=1e-12)
 
 
 def test_ticket_layers_compact_a_malach_ticket():

@@ -19,7 +19,8 @@ module                    result
                           smaller than Malach et al.'s.
 ========================  =====================================================
 
-:data:`REGISTRY` lists them (name, paper, supported target layer types).
+:data:`REGISTRY` lists them (name, paper, supported target layer types, certifier);
+:func:`register_construction` adds a construction of your own.
 
 :func:`rescale` scales a target into the theorems' hypotheses
 (``||W_l||_2 <= 1``, inputs in the unit ball) and says how the accuracy
@@ -34,26 +35,123 @@ targets), :mod:`.layouts` (how a target layer maps onto source layers:
 checks); :mod:`._common` re-exports all of their names.
 """
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from .. import _validate
+from ..certify import certified_bound
+from ..errors import InputError, format_value
 from . import layouts, malach2020, pensia2020, single_pair, targets
 from .layouts.pair_dense import nested_source, source_widths
 from .targets import RescaledTarget, bounded_target, rescale
 
-#: name -> (module, paper, supported target layer types).
-REGISTRY: dict[str, tuple[object, str, tuple[str, ...]]] = {
-    pensia2020.NAME: (pensia2020, "Pensia et al., NeurIPS 2020, Theorem 1", ("Dense", "ReLU")),
-    malach2020.NAME: (malach2020, "Malach et al., ICML 2020, Theorem 2.1", ("Dense", "ReLU")),
-    single_pair.NAME: (single_pair, "single-pair selection on the Pensia layout (variant)",
-                       ("Dense", "ReLU")),
-}
+
+@dataclass(frozen=True)
+class Construction:
+    """One entry of :data:`REGISTRY`: what a construction is and what it supports.
+
+    Attributes
+    ----------
+    name : str
+        The name its tickets record (``Ticket.construction``).
+    paper : str
+        The paper and theorem it implements (or, for a variant, what it is).
+    layer_types : tuple of str
+        The target layer types it prunes (class names: ``"Dense"``, ``"ReLU"``).
+    certifier : callable or None
+        ``certifier(target, ticket, *, radius, check_target) -> float``: a
+        rigorous upper bound on the sup error over the ball, raising
+        :class:`slth.errors.InputError`/:class:`~slth.errors.ShapeError` when
+        the ticket lacks the structure it relies on; None when the
+        construction has none (its tickets are then reported uncertified).
+    module : object or None
+        The module exposing ``construct`` (None for a user's function).
+    """
+
+    name: str
+    paper: str
+    layer_types: tuple[str, ...]
+    certifier: Callable[..., float] | None = None
+    module: Any = None
+
+
+_REGISTRY: dict[str, Construction] = {}
+#: name -> :class:`Construction`, read-only; :func:`register_construction` adds to it.
+REGISTRY: Mapping[str, Construction] = MappingProxyType(_REGISTRY)
+
+
+def register_construction(name: str, *, paper: str, layer_types: tuple[str, ...],
+                          certifier: Callable[..., float] | None = None,
+                          module: Any = None, replace: bool = False) -> Construction:
+    """Add a construction to :data:`REGISTRY` (so evaluation finds its certifier).
+
+    Parameters
+    ----------
+    name : str
+        The name its tickets record in ``Ticket.construction``.
+    paper : str
+        The paper and theorem (or what the variant is).
+    layer_types : tuple of str
+        Names of the target layer types it supports.
+    certifier : callable, optional
+        See :class:`Construction`. Without one, :func:`slth.evaluate.approximation_error`
+        reports its tickets uncertified.
+    module : object, optional
+        The module or object exposing ``construct``.
+    replace : bool, default False
+        Replace an existing entry of the same name (otherwise an error).
+
+    Returns
+    -------
+    Construction
+
+    Raises
+    ------
+    InputError
+        A bad name, a non-callable certifier, or a name already registered.
+    """
+    if not isinstance(name, str) or not name:
+        raise InputError(f"`name` must be a non-empty str; received {format_value(name)}")
+    if not isinstance(paper, str):
+        raise InputError(f"`paper` must be a str; received {format_value(paper)}")
+    if isinstance(layer_types, str) or not all(isinstance(t, str) for t in layer_types):
+        raise InputError(f"`layer_types` must be a tuple of layer type names; received "
+                         f"{format_value(layer_types)}")
+    if certifier is not None and not callable(certifier):
+        raise InputError(f"`certifier` must be callable or None; received "
+                         f"{format_value(certifier)}")
+    _validate.boolean("replace", replace)
+    if name in _REGISTRY and not replace:
+        raise InputError(f"`name` {name!r} is already registered ({_REGISTRY[name].paper}); "
+                         "pass replace=True to replace it")
+    entry = Construction(name, paper, tuple(layer_types), certifier, module)
+    _REGISTRY[name] = entry
+    return entry
+
+
+register_construction(pensia2020.NAME, paper="Pensia et al., NeurIPS 2020, Theorem 1",
+                      layer_types=("Dense", "ReLU"), certifier=certified_bound,
+                      module=pensia2020)
+register_construction(malach2020.NAME, paper="Malach et al., ICML 2020, Theorem 2.1",
+                      layer_types=("Dense", "ReLU"), certifier=certified_bound,
+                      module=malach2020)
+register_construction(single_pair.NAME,
+                      paper="single-pair selection on the Pensia layout (variant)",
+                      layer_types=("Dense", "ReLU"), certifier=certified_bound,
+                      module=single_pair)
 
 __all__ = [
     "REGISTRY",
+    "Construction",
     "RescaledTarget",
     "bounded_target",
     "layouts",
     "malach2020",
     "nested_source",
     "pensia2020",
+    "register_construction",
     "rescale",
     "single_pair",
     "source_widths",

@@ -32,12 +32,17 @@ except ImportError as exc:  # pragma: no cover - hypothesis is a test dependency
     ) from exc
 
 from ..errors import InputError
+from ..nets.base import Architecture, Layer, Network, Residual
+from ..nets.layers import Dense, ReLU
 from ..nets.mlp import MLP, _check_widths
 from ..ticket import Ticket
 
 __all__ = [
+    "LAYER_BLOCKS",
     "bounded_targets",
     "mlps",
+    "networks",
+    "register_layer_block",
     "tickets",
     "unit_ball_inputs",
     "widths",
@@ -197,6 +202,107 @@ def mlps(
                 draw(hnp.arrays(np.float64, (d_out,), elements=el)) if draw(b_strategy) else None
             )
         return MLP(tuple(weights), tuple(biases))
+
+    return build()
+
+
+# ---------------------------------------------------------------------- networks
+#: Block kind -> ``block(width, draw_width, draw_bool) -> list of layers`` mapping inputs of
+#: width ``width`` to outputs of the width the last layer declares; :func:`networks`
+#: composes them. :func:`register_layer_block` adds the blocks of further layer types.
+LAYER_BLOCKS: dict[str, Any] = {}
+
+
+def register_layer_block(kind: str, block: Any) -> None:
+    """Let :func:`networks` draw blocks of a layer type (slth's or your own).
+
+    Parameters
+    ----------
+    kind : str
+        A name for the block (``"dense"``, ``"residual"``, ``"mylib.scale"``).
+    block : callable
+        ``block(width, draw_width, draw_bool) -> list[Layer]``: layers taking a
+        vector of ``width`` inputs; ``draw_width()`` draws a width and
+        ``draw_bool()`` a bool from the example. The last layer's output is a
+        vector (its width is read from the network).
+    """
+    if not isinstance(kind, str) or not kind or not callable(block):
+        raise InputError(f"`kind` must be a non-empty str and `block` callable; received "
+                         f"{kind!r} and {type(block).__name__}")
+    LAYER_BLOCKS[kind] = block
+
+
+register_layer_block("dense", lambda w, width, flag: [Dense(w, width(), bias=flag()), ReLU()])
+register_layer_block("residual", lambda w, width, flag: [Residual(
+    [Dense(w, (h := width()), bias=flag()), ReLU(), Dense(h, w, bias=flag())])])
+
+
+def networks(
+    *,
+    d_in: int | None = None,
+    d_out: int | None = None,
+    min_blocks: int = 0,
+    max_blocks: int = 3,
+    max_width: int = 4,
+    kinds: Sequence[str] | None = None,
+    elements: SearchStrategy[float] | None = None,
+) -> SearchStrategy[Network]:
+    """Random :class:`slth.nets.base.Network` instances of typed layers.
+
+    A network is ``min_blocks`` to ``max_blocks`` blocks drawn from
+    :data:`LAYER_BLOCKS` (default: ``"dense"``, a Dense layer and a ReLU;
+    ``"residual"``, ``x + Dense(ReLU(Dense x))``), then a final Dense layer.
+
+    Parameters
+    ----------
+    d_in, d_out : int, optional
+        Input and output widths (default: drawn in 1..max_width).
+    min_blocks, max_blocks : int, default 0, 3
+    max_width : int, default 4
+        Largest width drawn (>= 1).
+    kinds : sequence of str, optional
+        Block kinds to draw from (keys of :data:`LAYER_BLOCKS`); default all.
+    elements : strategy of float, optional
+        Parameter entries; default finite, non-subnormal floats in [-1, 1].
+
+    Returns
+    -------
+    SearchStrategy of Network
+    """
+    max_width = _check_int(max_width, "max_width", low=1)
+    min_blocks = _check_int(min_blocks, "min_blocks", low=0)
+    max_blocks = _check_int(max_blocks, "max_blocks", low=0)
+    _check_range(min_blocks, max_blocks, "min_blocks", "max_blocks")
+    if d_in is not None:
+        d_in = _check_int(d_in, "d_in", low=1)
+    if d_out is not None:
+        d_out = _check_int(d_out, "d_out", low=1)
+    names = tuple(LAYER_BLOCKS) if kinds is None else tuple(kinds)
+    unknown = [k for k in names if k not in LAYER_BLOCKS]
+    if unknown or not names:
+        raise InputError(f"`kinds` must be a non-empty sequence of keys of LAYER_BLOCKS "
+                         f"({sorted(LAYER_BLOCKS)}); received {list(names)!r}")
+    el = _elements(elements)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Network:
+        def width() -> int:
+            return int(draw(st.integers(1, max_width)))
+
+        def flag() -> bool:
+            return bool(draw(st.booleans()))
+
+        w = d_in if d_in is not None else width()
+        layers: list[Layer] = []
+        for _ in range(draw(st.integers(min_blocks, max_blocks))):
+            block = LAYER_BLOCKS[draw(st.sampled_from(names))](w, width, flag)
+            layers.extend(block)
+            w = int(Architecture(tuple(block), (w,)).output_shape[0])
+        layers.append(Dense(w, d_out if d_out is not None else width(), bias=flag()))
+        arch = Architecture(tuple(layers))
+        params = {name: draw(hnp.arrays(np.float64, shape, elements=el))
+                  for name, shape in arch.param_specs().items()}
+        return Network(arch.layers, params)
 
     return build()
 
