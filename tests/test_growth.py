@@ -179,9 +179,19 @@ def test_the_new_layer_on_the_torch_bridge(target):
     torch_bridge.register_torch_layer(
         Scale, to_module=lambda layer, params, ctx: TorchScale(ctx.tensor(params["scale"])))
     try:
-        ticket = toy_construct(target, 2)
         x = np.random.default_rng(0).uniform(-1, 1, (8, 3))
-        y = torch_bridge.forward(ticket.network(), x, dtype=torch.float64)
-        np.testing.assert_allclose(y, ticket.forward(x), rtol=1e-12, atol=1e-14)
+        for virtual in (False, True):
+            ticket = toy_construct(target, 2, virtual=virtual)
+            for net in (ticket, ticket.network()):
+                y = torch_bridge.forward(net, x, dtype=torch.float64)
+                np.testing.assert_allclose(y, ticket.forward(x), rtol=1e-12, atol=1e-14)
+            module = torch_bridge.to_torch(ticket, dtype=torch.float64)
+            with torch.no_grad():
+                y = module(torch.as_tensor(x)).numpy()
+            np.testing.assert_allclose(y, ticket.forward(x), rtol=1e-12, atol=1e-14)
+            err = torch_bridge.max_abs_error(target, ticket, x)
+            assert err == pytest.approx(float(np.abs(target.forward(x)
+                                                     - ticket.forward(x)).max()), rel=1e-12)
+            assert torch_bridge.rounding_depth(ticket) == 3
     finally:
         torch_bridge.unregister_torch_layer(Scale)

@@ -64,6 +64,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 from ..errors import InputError, LimitError, ShapeError, format_value
 from ..nets.base import Layer, Network, Residual
 from ..nets.mlp import MLP
+from ..sources import VirtualMLP
 from ..ticket import SPARSE_DENSITY_THRESHOLD, Ticket, source_bias_layers
 from ._common import FLOAT32_MAX as _FLOAT32_MAX
 from ._common import as_device as _device
@@ -76,6 +77,7 @@ from ._table import (
     ResidualBlock,
     SparseLinear,
     TorchLayer,
+    _build_sequence,
     network_from_torch,
     network_module,
     network_to_torch,
@@ -131,13 +133,21 @@ def _check_net(net: Any, name: str) -> Net:
     return net
 
 
+def _mlp_like(net: Any) -> bool:
+    """An MLP, or a ticket over an MLP source (dense or virtual): the Linear/ReLU path."""
+    if isinstance(net, Ticket):
+        return isinstance(net.source, (MLP, VirtualMLP))
+    return isinstance(net, MLP)
+
+
 def _shapes(net: Net) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Per-example input and output shapes."""
-    if isinstance(net, (MLP, Ticket)):
+    if _mlp_like(net):
         widths = _source(net).widths
         return (widths[0],), (widths[-1],)
-    assert net.input_shape is not None
-    return net.input_shape, net.output_shape
+    src = net.source if isinstance(net, Ticket) else net
+    assert src.input_shape is not None
+    return tuple(src.input_shape), tuple(src.output_shape)
 
 
 def _chunk(
@@ -219,7 +229,12 @@ def _run(ops: list[tuple[torch.Tensor, torch.Tensor | None]], x: torch.Tensor) -
 def _evaluator(net: Net, device: torch.device, dtype: torch.dtype, name: str
                ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The forward pass on ``(batch, *input_shape)`` tensors, parameters on ``device``."""
-    if not isinstance(net, (MLP, Ticket)):
+    if isinstance(net, Ticket) and not _mlp_like(net):
+        # any other ticket: the source's layers through the table, with the masked
+        # parameters Ticket.forward uses (scipy CSR for sparse Dense weights)
+        return _build_sequence(net.source.layers, net._operators("auto"), "layers.", "layers.",
+                               device, dtype, name)
+    if not _mlp_like(net):
         return network_module(net, None, device, dtype, name)
     ops = _layer_ops(net, device, dtype, name)
     return lambda x: _run(ops, x)
@@ -296,7 +311,10 @@ def to_torch(
     """
     net = _check_net(net, "net")
     dev, dt = _device(device), _dtype(dtype)
-    if not isinstance(net, (MLP, Ticket)):
+    if isinstance(net, Ticket) and not _mlp_like(net):
+        return _build_sequence(net.source.layers, net.masked_params(), "layers.", "layers.",
+                               dev, dt, "net")
+    if not _mlp_like(net):
         return network_module(net, None, dev, dt, "net")
     mlp = net.network() if isinstance(net, Ticket) else net
     layers: list[nn.Module] = []
@@ -520,7 +538,7 @@ def max_abs_error(
         raise InputError(f"`norm` must be 'max' or 'l2'; received {norm!r}")
     (t_in, t_out), (k_in, k_out) = _shapes(target), _shapes(ticket)
     if t_in != k_in or t_out != k_out:
-        if not (isinstance(target, (MLP, Ticket)) and isinstance(ticket, (MLP, Ticket))):
+        if not (_mlp_like(target) and _mlp_like(ticket)):
             raise ShapeError(
                 f"`ticket` must map inputs of shape {t_in} to outputs of shape {t_out} like "
                 f"`target`; received a network mapping {k_in} to {k_out}"
@@ -575,14 +593,15 @@ def rounding_scale(net: Net, x: Any) -> np.ndarray:
         x = x.detach().to("cpu", torch.float64).numpy()
     arr, single, _ = _inputs(x, in_shape, "x")
     h = np.abs(arr)
-    if isinstance(net, (MLP, Ticket)):
+    if _mlp_like(net):
         mlp = net.network() if isinstance(net, Ticket) else net
         for w, b in zip(mlp.weights, mlp.biases, strict=True):
             h = h @ np.abs(w).T
             if b is not None:
                 h += np.abs(b)
     else:
-        h = net.forward(h, params={k: np.abs(v) for k, v in net.params.items()})
+        plain = net.network() if isinstance(net, Ticket) else net
+        h = plain.forward(h, params={k: np.abs(v) for k, v in plain.params.items()})
     return h[0] if single else h
 
 
@@ -613,9 +632,9 @@ def rounding_depth(net: Net) -> int:
         Dense and ReLU layers has the depth of the equivalent MLP.
     """
     net = _check_net(net, "net")
-    if isinstance(net, (MLP, Ticket)):
+    if _mlp_like(net):
         return _source(net).depth
-    return _layers_depth(net.layers)
+    return _layers_depth(net.source.layers if isinstance(net, Ticket) else net.layers)
 
 
 def tolerance(net: Net, x: Any, *, dtype: torch.dtype | str = torch.float32) -> np.ndarray:
