@@ -6,7 +6,7 @@ and draws the theoretical law on the same axes as the data. Run them with
 slth's public API only (``slth``, ``slth.subset_sum``, ``slth.stats``,
 ``slth.sweeps``, ``slth.constructions``, ``slth.evaluate``); the samplers a
 figure shares with a theorem check live there too (for example
-:func:`slth.subset_sum.first_covering_trials`). matplotlib runs on the Agg
+:func:`slth.trials.first_covering_trials`). matplotlib runs on the Agg
 backend.
 
 Adding a figure: write ``figures/<name>.py`` and add one line to :data:`FIGURES`.

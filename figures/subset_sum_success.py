@@ -30,7 +30,7 @@ import matplotlib.ticker
 import numpy as np
 
 from slth.stats import clopper_pearson, threshold_bracket
-from slth.subset_sum import first_covering_trials
+from slth.trials import first_covering_trials
 
 from ._style import LABELS, new_figure, save_figure, style, write_csv
 

@@ -61,7 +61,8 @@ from typing import Any
 import numpy as np
 
 from slth import InputError
-from slth.subset_sum import COVERS_MAX_N, first_covering_trials
+from slth.subset_sum import COVERS_MAX_N
+from slth.trials import first_covering_trials
 
 from ._core import (
     VIOLATION_FACTOR,

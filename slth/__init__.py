@@ -8,7 +8,17 @@ the approximation error and checks each theorem's bound numerically.
 ``import slth`` never imports torch; the torch backend lives in ``slth.torch``.
 """
 
-from . import bounds, certify, constructions, evaluate, nets, sources, subset_sum, sweeps
+from . import (
+    bounds,
+    certify,
+    constructions,
+    evaluate,
+    nets,
+    sources,
+    subset_sum,
+    sweeps,
+    trials,
+)
 from ._memory import available_memory, memory_budget, set_memory_budget, using_memory_budget
 from ._rng import as_generator, spawn
 from .errors import (
@@ -60,5 +70,6 @@ __all__ = [
     "spawn",
     "subset_sum",
     "sweeps",
+    "trials",
     "using_memory_budget",
 ]

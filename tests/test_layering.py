@@ -49,3 +49,22 @@ def test_torch_bridge_returns_the_backend_module():
     assert bridge.__name__ == "slth.torch"
     assert callable(bridge.to_torch) and callable(bridge.mlp_from_torch)
     assert callable(bridge.network_to_torch) and callable(bridge.network_from_torch)
+
+
+def test_the_core_primitive_does_not_import_the_sweep_runner():
+    # slth.subset_sum is the core primitive: none of its modules imports slth.sweeps (or
+    # slth.trials, built on it) at module level; the one lazy alias is its __getattr__
+    import ast
+    from pathlib import Path
+
+    import slth.subset_sum as ss
+
+    for path in Path(ss.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:  # module-level statements only
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+                assert not any(n.split(".")[-1] in ("sweeps", "trials") for n in names), path
+    from slth.trials import first_covering_trials
+
+    assert ss.first_covering_trials is first_covering_trials  # slth 0.1's name still works

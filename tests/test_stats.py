@@ -8,7 +8,7 @@ import pytest
 import proofs_check
 from slth import InputError
 from slth.stats import threshold_bracket
-from slth.subset_sum import first_covering_trials
+from slth.trials import first_covering_trials
 
 
 def test_proofs_check_reexports_the_one_threshold_bracket():

@@ -4,7 +4,14 @@ Exact (meet in the middle) and eps-mode solvers, batched in numba; the
 worst-case error over all targets (:func:`coverage`); Lueker's success
 probability; the sample laws of the theory. Plain-numpy twins of every kernel
 live in :mod:`slth.subset_sum.reference`.
+
+The package never imports the sweep runner: the resumable trials built on it
+(:func:`slth.trials.first_covering_trials`) live above it, and the name
+``slth.subset_sum.first_covering_trials`` of slth 0.1 is imported from there on
+first use.
 """
+
+from typing import Any
 
 from ..stats import Estimate
 from .coverage import (
@@ -15,7 +22,6 @@ from .coverage import (
     covers,
     covers_batch,
     first_covering_n,
-    first_covering_trials,
     success_probability,
 )
 from .distributions import DISTRIBUTIONS, sample
@@ -57,3 +63,13 @@ __all__ = [
     "solve_batch",
     "success_probability",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # slth 0.1 exported first_covering_trials here; it now lives in slth.trials (above the
+    # sweep runner, which this package does not import)
+    if name == "first_covering_trials":
+        from ..trials import first_covering_trials
+
+        return first_covering_trials
+    raise AttributeError(f"module 'slth.subset_sum' has no attribute {name!r}")
