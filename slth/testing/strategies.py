@@ -40,6 +40,7 @@ from ..ticket import Ticket
 __all__ = [
     "LAYER_BLOCKS",
     "bounded_targets",
+    "conv_networks",
     "mlps",
     "networks",
     "register_layer_block",
@@ -303,6 +304,95 @@ def networks(
         params = {name: draw(hnp.arrays(np.float64, shape, elements=el))
                   for name, shape in arch.param_specs().items()}
         return Network(arch.layers, params)
+
+    return build()
+
+
+def conv_networks(
+    *,
+    channels: int = 3,
+    size: int = 8,
+    max_blocks: int = 2,
+    elements: SearchStrategy[float] | None = None,
+) -> SearchStrategy[Network]:
+    """Random small image networks of :mod:`slth.nets.conv` layers (NCHW inputs).
+
+    The input shape ``(C, H, W)`` has ``C`` in ``1..channels`` and ``H``, ``W``
+    in ``3..size``. Then 0 to ``max_blocks`` blocks, each one of
+
+    - ``Conv2d`` (kernel 1-3 per side, stride 1-2, padding 0-1, up to
+      ``channels`` output channels, bias or not), then ``ReLU``;
+    - ``MaxPool2d`` or ``AvgPool2d`` (kernel 1-3 per side, stride 1 to the
+      kernel's side);
+    - ``Residual`` of ``Conv2d -> ReLU -> Conv2d``, same-shape convolutions
+      (stride 1, odd kernels 1 or 3 with the padding keeping the size);
+
+    then ``Flatten`` and a ``Dense`` head of 1-3 outputs. Every kernel fits its
+    (padded) input, so the shapes always chain.
+
+    Parameters
+    ----------
+    channels : int, default 3
+        Largest channel count, of the input and of every convolution (>= 1).
+    size : int, default 8
+        Largest input height and width (>= 3).
+    max_blocks : int, default 2
+        Largest number of blocks before the head (>= 0).
+    elements : strategy of float, optional
+        Parameter entries; default finite, non-subnormal floats in [-1, 1].
+
+    Returns
+    -------
+    SearchStrategy of Network
+        With ``input_shape`` set (convolutions declare none).
+    """
+    from ..nets.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
+
+    channels = _check_int(channels, "channels", low=1)
+    size = _check_int(size, "size", low=3)
+    max_blocks = _check_int(max_blocks, "max_blocks", low=0)
+    el = _elements(elements)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Network:
+        def integer(lo: int, hi: int) -> int:
+            return int(draw(st.integers(lo, hi)))
+
+        def flag() -> bool:
+            return bool(draw(st.booleans()))
+
+        in_shape = (integer(1, channels), integer(3, size), integer(3, size))
+        shape = in_shape
+        layers: list[Layer] = []
+        for _ in range(integer(0, max_blocks)):
+            c, h, w = shape
+            kind = draw(st.sampled_from(("conv", "pool", "residual")))
+            block: list[Layer]
+            if kind == "conv":
+                pad = (integer(0, 1), integer(0, 1))
+                kernel = (integer(1, min(3, h + 2 * pad[0])), integer(1, min(3, w + 2 * pad[1])))
+                block = [Conv2d(c, integer(1, channels), kernel,
+                                stride=(integer(1, 2), integer(1, 2)), padding=pad,
+                                bias=flag()), ReLU()]
+            elif kind == "pool":
+                kernel = (integer(1, min(3, h)), integer(1, min(3, w)))
+                stride = (integer(1, kernel[0]), integer(1, kernel[1]))
+                pool = MaxPool2d if flag() else AvgPool2d
+                block = [pool(kernel, stride)]
+            else:
+                hidden = integer(1, channels)
+                k1, k2 = draw(st.sampled_from((1, 3))), draw(st.sampled_from((1, 3)))
+                block = [Residual([
+                    Conv2d(c, hidden, k1, padding=(k1 - 1) // 2, bias=flag()), ReLU(),
+                    Conv2d(hidden, c, k2, padding=(k2 - 1) // 2, bias=flag())])]
+            layers.extend(block)
+            shape = tuple(int(d) for d in Architecture(tuple(block), shape).output_shape)
+        layers.append(Flatten())
+        layers.append(Dense(int(np.prod(shape)), integer(1, 3), bias=flag()))
+        arch = Architecture(tuple(layers), in_shape)
+        params = {name: draw(hnp.arrays(np.float64, spec, elements=el))
+                  for name, spec in arch.param_specs().items()}
+        return Network(arch.layers, params, in_shape)
 
     return build()
 

@@ -66,6 +66,7 @@ from ..nets.base import Layer, Network, Residual
 from ..nets.mlp import MLP
 from ..sources import VirtualMLP
 from ..ticket import SPARSE_DENSITY_THRESHOLD, Ticket, source_bias_layers
+from . import _conv  # noqa: F401  (registers the conv entries)
 from ._common import FLOAT32_MAX as _FLOAT32_MAX
 from ._common import as_device as _device
 from ._common import as_dtype as _dtype
