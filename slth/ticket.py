@@ -450,6 +450,19 @@ def _layer_map_from_names(source: Any, lm: Mapping[Any, Any]) -> dict[str, tuple
     return out
 
 
+def _virtual_spec(info: Any) -> dict[str, tuple[int, ...]] | None:
+    """The VirtualSource spec a file's ``source`` metadata records, or None if malformed."""
+    if not (isinstance(info, dict) and info.get("kind") == "virtual"
+            and isinstance(info.get("spec"), list) and isinstance(info.get("law"), str)
+            and isinstance(info.get("seed"), int) and not isinstance(info.get("seed"), bool)):
+        return None
+    try:
+        spec = {str(name): tuple(shape) for name, shape in info["spec"]}
+    except (TypeError, ValueError):
+        return None
+    return spec if len(spec) == len(info["spec"]) else None
+
+
 def _delta_encode(idx: np.ndarray) -> np.ndarray:
     """Gaps of sorted indices (first entry: the first index) in the smallest unsigned dtype."""
     if idx.size == 0:
@@ -1507,16 +1520,8 @@ target_fingerprint, errors
             params = {name: get(f"source.{name}") for name in arch.param_specs()}
             net = Network(arch.layers, params, arch.input_shape)
             return mlp_from_network(net) if is_mlp else net
-        ok = (isinstance(info.get("spec"), list) and isinstance(info.get("law"), str)
-              and isinstance(info.get("seed"), int) and not isinstance(info.get("seed"), bool)
-              and isinstance(info.get("key_names"), dict))
-        if ok:
-            try:
-                spec = {str(name): tuple(shape) for name, shape in info["spec"]}
-                ok = len(spec) == len(info["spec"])
-            except (TypeError, ValueError):
-                ok = False
-        if not ok:
+        spec = _virtual_spec(info) if isinstance(info.get("key_names"), dict) else None
+        if spec is None:
             raise InputError(
                 f"{where}: a virtual-source ticket file must record its source's 'spec' "
                 "[[name, shape], ...], 'law' (str), 'seed' (int) and 'key_names'; received "
@@ -1553,16 +1558,8 @@ target_fingerprint, errors
     def _read_virtual_source(meta: dict[str, Any], fname: str) -> VirtualMLP:
         """The :class:`VirtualMLP` recorded in a version-2 virtual-source file's metadata."""
         info = meta.get("source")
-        ok = (isinstance(info, dict) and info.get("kind") == "virtual"
-              and isinstance(info.get("spec"), list) and isinstance(info.get("law"), str)
-              and isinstance(info.get("seed"), int) and not isinstance(info.get("seed"), bool))
-        if ok:
-            try:
-                spec = {str(name): tuple(shape) for name, shape in info["spec"]}
-                ok = len(spec) == len(info["spec"])
-            except (TypeError, ValueError):
-                ok = False
-        if not ok:
+        spec = _virtual_spec(info)
+        if spec is None:
             raise InputError(
                 f"`path` {fname!r}: a virtual-source ticket file must record its source as "
                 "{'kind': 'virtual', 'spec': [[name, shape], ...], 'law': str, 'seed': int}; "
