@@ -116,6 +116,7 @@ __all__ = [
     "SUFFIX_PATTERN_MAX",
     "EffectiveLayer",
     "certified_bound",
+    "check_fingerprint",
     "check_pair",
     "check_radius",
     "check_structure",
@@ -179,16 +180,35 @@ def check_pair(target: Any, ticket: Any, *, check_target: bool = True) -> tuple[
     if ticket.target_widths is not None and tuple(ticket.target_widths) != tw:
         raise ShapeError(f"`ticket` was built for target widths {ticket.target_widths}; "
                          f"received a target with widths {tw}")
-    if check_target and ticket.target_fingerprint is not None:
-        fp = target.fingerprint()
-        if fp != ticket.target_fingerprint:
-            raise InputError(
-                f"`target` is not the network this ticket was built for (ticket records "
-                f"{ticket.target_fingerprint[:19]}..., received {fp[:19]}...); for a rescaled "
-                "target evaluate against the rescaled one (RescaledTarget.target), or pass "
-                "check_target=False to compare with another target on purpose"
-            )
+    if check_target:
+        check_fingerprint(target, ticket)
     return target, ticket
+
+
+def check_fingerprint(target: Any, ticket: Ticket) -> None:
+    """Raise unless ``ticket`` was built for ``target`` (or records no target).
+
+    Parameters
+    ----------
+    target : Network
+        Any network (its ``fingerprint()`` is compared).
+    ticket : Ticket
+
+    Raises
+    ------
+    InputError
+        The ticket records the fingerprint of another network.
+    """
+    if ticket.target_fingerprint is None:
+        return
+    fp = target.fingerprint()
+    if fp != ticket.target_fingerprint:
+        raise InputError(
+            f"`target` is not the network this ticket was built for (ticket records "
+            f"{ticket.target_fingerprint[:19]}..., received {fp[:19]}...); for a rescaled "
+            "target evaluate against the rescaled one (RescaledTarget.target), or pass "
+            "check_target=False to compare with another target on purpose"
+        )
 
 
 def check_radius(radius: Any) -> float:

@@ -44,7 +44,14 @@ from numpy.typing import ArrayLike
 from . import _validate
 from ._memory import check_memory
 from ._rng import RNGLike, as_generator
-from .certify import EffectiveLayer, certified_bound, check_pair, check_radius, effective_layers
+from .certify import (
+    EffectiveLayer,
+    certified_bound,
+    check_fingerprint,
+    check_pair,
+    check_radius,
+    effective_layers,
+)
 from .errors import CertificateError, InputError, ShapeError, format_value
 from .nets.base import Architecture, Network
 from .nets.layers import Dense, ReLU
@@ -302,14 +309,8 @@ def _check_any_pair(target: Any, ticket: Any, *, check_target: bool) -> None:
         raise ShapeError(f"`ticket` maps inputs of shape {src.input_shape} to outputs of shape "
                          f"{src.output_shape} but `target` maps {target.input_shape} to "
                          f"{target.output_shape}; expected the same shapes")
-    if check_target and ticket.target_fingerprint is not None:
-        fp = target.fingerprint()
-        if fp != ticket.target_fingerprint:
-            raise InputError(
-                f"`target` is not the network this ticket was built for (ticket records "
-                f"{ticket.target_fingerprint[:19]}..., received {fp[:19]}...); pass "
-                "check_target=False to compare with another target on purpose"
-            )
+    if check_target:
+        check_fingerprint(target, ticket)
 
 
 def _certify(target: Any, ticket: Ticket, *, radius: float, check_target: bool
