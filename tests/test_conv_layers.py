@@ -512,3 +512,17 @@ def test_torch_bridge_unsupported_options():
     with pytest.raises(InputError, match=r"at `1`"):
         network_from_torch(nn.Sequential(nn.ReLU(), nn.Conv2d(1, 1, 3, groups=1, dilation=2)),
                            input_shape=(1, 6, 6))
+
+
+def test_torch_max_pool_ties_agree():
+    torch = _torch()
+    rng = np.random.default_rng(4)
+    # few distinct values: many ties, overlapping and disjoint windows
+    x = rng.integers(0, 3, (2, 2, 7, 6)).astype(np.float64)
+    for layer in (MaxPool2d(2), MaxPool2d(3, 1), MaxPool2d((2, 3), (1, 2))):
+        xt = torch.tensor(x).requires_grad_(True)
+        yt = torch.nn.functional.max_pool2d(xt, layer.kernel_size, layer.stride)
+        g = rng.integers(1, 5, tuple(yt.shape)).astype(np.float64)
+        yt.backward(torch.tensor(g))
+        assert np.array_equal(layer.apply({}, x), yt.detach().numpy())
+        assert np.array_equal(layer.vjp({}, x, g), xt.grad.numpy())
