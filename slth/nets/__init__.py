@@ -1,11 +1,13 @@
 """Network specs: plain immutable weight containers with float64 numpy forward passes.
 
-Targets and random sources of the MLP constructions are :class:`MLP` instances; a
-construction reads them and returns a :class:`slth.Ticket` (a mask over the source).
-:class:`Network` is the typed-layer footing every architecture will share (named
+:class:`Network` is the typed-layer footing every architecture shares: named
 layers, parameters keyed by dotted names, forward and vjp, ``.npz`` save/load, a
-registry of layer types); :func:`network_from_mlp` / :func:`mlp_from_network`
-bridge the two.
+registry of layer types (:mod:`.layers`: Dense, ReLU; :mod:`.conv`: Conv2d,
+MaxPool2d, AvgPool2d, Flatten; :class:`Residual`). An :class:`MLP`, the targets and
+sources of the MLP constructions, is such a network; :func:`network_from_mlp` /
+:func:`mlp_from_network` convert a plain network of Dense/ReLU layers and back. A
+construction reads a target and a source and returns a :class:`slth.Ticket` (a
+mask over the source).
 """
 
 from .base import (
@@ -18,6 +20,7 @@ from .base import (
     register_layer,
     registered_name,
 )
+from .conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .io import load_network, mlp_from_network, network_from_mlp, save_network
 from .layers import Dense, ReLU
 from .mlp import INITS, MLP
@@ -26,9 +29,13 @@ __all__ = [
     "INITS",
     "MLP",
     "Architecture",
+    "AvgPool2d",
+    "Conv2d",
     "Dense",
+    "Flatten",
     "Layer",
     "Linearization",
+    "MaxPool2d",
     "Network",
     "ReLU",
     "Residual",
