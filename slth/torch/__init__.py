@@ -72,6 +72,7 @@ from ._common import as_device as _device
 from ._common import as_dtype as _dtype
 from ._common import default_device
 from ._common import tensor as _tensor
+from ._prune import from_module, ticket_from_module, to_module
 from ._table import (
     BuildContext,
     ReadContext,
@@ -99,6 +100,7 @@ __all__ = [
     "TorchLayer",
     "default_device",
     "forward",
+    "from_module",
     "max_abs_error",
     "mlp_from_torch",
     "network_from_torch",
@@ -106,6 +108,8 @@ __all__ = [
     "register_torch_layer",
     "rounding_depth",
     "rounding_scale",
+    "ticket_from_module",
+    "to_module",
     "to_torch",
     "tolerance",
     "torch_layers",
