@@ -313,3 +313,21 @@ def test_eps_mode_failures_raise_or_are_reported():
     assert ticket.params["n_failed"] > 0 and ticket.params["mode"] == "eps"
     assert dc.certified_bound(target, ticket) >= approximation_error(
         target, ticket, certify=False, rng=0, n_samples=32, adversarial_steps=5).adversarial
+
+
+def test_named_layers_and_an_mlp_target():
+    from slth.nets import MLP
+
+    net = Network.random([("conv1", Conv2d(1, 2, 2, stride=2, padding=1, bias=False)),
+                          ("act", ReLU()), ("flat", Flatten()), ("fc", Dense(8, 1))],
+                         rng=0, input_shape=(1, 3, 3))
+    net = hypothesis_scaled(net)
+    ticket = dc.construct(net, n=6, rng=4)
+    assert dict(ticket.layer_map) == {"layers.conv1": ("layers.0", "layers.1", "layers.2"),
+                                      "layers.act": ("layers.3",), "layers.flat": ("layers.4",),
+                                      "layers.fc": ("layers.5", "layers.6", "layers.7")}
+    check_ticket(net, ticket, rebuilt=dc.construct(net, n=6, rng=4), errors=loop_errors)
+    mlp = MLP([np.array([[0.3, -0.2], [0.1, 0.25]]), np.array([[0.4, -0.5]])])
+    ticket = dc.construct(mlp, n=12, rng=0)
+    check_ticket(mlp, ticket, rebuilt=dc.construct(mlp, n=12, rng=0), errors=loop_errors)
+    assert dc.certified_bound(mlp, ticket) < 0.05
