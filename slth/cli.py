@@ -1,7 +1,17 @@
 """The ``slth`` command (also ``python -m slth``).
 
-``slth demo``: solve batches of random subset-sum instances exactly and print
-the median optimal error against n beside the 0.4 sqrt(n) 2^-n law.
+Subcommands (``slth <command> --help`` explains each, with an example):
+
+- ``slth demo``: solve batches of random subset-sum instances exactly and print
+  the median optimal error against n beside the 0.4 sqrt(n) 2^-n law;
+- ``slth solve``: subset sums of values and targets from ``.npy`` files (or
+  generated), exact or to a tolerance;
+- ``slth build``: a ticket for a saved target network with any construction of
+  :data:`slth.constructions.REGISTRY`; writes the ticket and the target beside it;
+- ``slth eval``: sampled, adversarial (lower bound) and certified (upper bound)
+  error of a saved ticket against its target (found beside it by fingerprint).
+
+``--json`` prints one JSON object instead of the table.
 
 Errors never print a traceback: a bad argument, any :class:`slth.SLTHError`
 (an input outside its domain, a request past the memory budget), an unreadable
@@ -12,11 +22,17 @@ exit with status 2 (130 on Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from .errors import SLTHError
+import numpy as np
+
+from .errors import InputError, SLTHError
 from .subset_sum import DISTRIBUTIONS, EXACT_MAX_N, format_law_table, optimal_error_law
 
 #: Exit status of every error reported by the command.
@@ -70,6 +86,225 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _float_in(lo: float, hi: float | None, what: str, *, open_lo: bool = True
+              ) -> Callable[[str], float]:
+    """argparse type: a finite float in (lo, hi) (or [lo, ...) with ``open_lo=False``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a number ({what}); received {text!r}") from None
+        low_ok = value > lo if open_lo else value >= lo
+        if not math.isfinite(value) or not low_ok or (hi is not None and value >= hi):
+            left = "(" if open_lo else "["
+            domain = f"{left}{lo:g}, {hi:g})" if hi is not None else f"{left}{lo:g}, inf)"
+            raise argparse.ArgumentTypeError(
+                f"must be a number in {domain} ({what}); received {text}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+def _describe(text: str, example: str, extra: str = "") -> str:
+    """A subcommand's description: ``text`` wrapped to 79 columns, then ``extra`` and examples."""
+    import textwrap
+
+    parts = [textwrap.fill(" ".join(text.split()), 79)]
+    if extra:
+        parts.append(extra)
+    parts.append("example:\n" + example)
+    return "\n\n".join(parts)
+
+
+def _emit(args: argparse.Namespace, record: dict[str, Any], lines: Sequence[str]) -> None:
+    """Print ``record`` as one JSON object (``--json``) or the human-readable ``lines``."""
+    if getattr(args, "json", False):
+        print(json.dumps(record, allow_nan=True, default=_json_default))
+    else:
+        print("\n".join(lines))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    return str(value)
+
+
+# ---------------------------------------------------------------------- solve
+def _solve(args: argparse.Namespace) -> int:
+    from .subset_sum import sample, solve_batch
+
+    if args.values is not None:
+        values = _load_array(args.values, "--values")
+        if values.ndim == 1:
+            values = values[None, :]
+        if args.targets is None:
+            raise InputError("`--targets` must be given with `--values` (a .npy of one target "
+                             "per row of the values)")
+        targets = _load_array(args.targets, "--targets").reshape(-1)
+    else:
+        gen = np.random.default_rng(args.seed)
+        values = sample(args.distribution, (args.instances, args.n), rng=gen)
+        targets = gen.uniform(-1.0, 1.0, args.instances)
+    t0 = time.perf_counter()
+    res = solve_batch(values, targets, eps=args.eps)
+    elapsed = time.perf_counter() - t0
+    errors = res.errors
+    record = {"instances": int(values.shape[0]), "n": int(values.shape[1]),
+              "mode": "exact" if args.eps is None else "eps", "eps": args.eps,
+              "max_error": float(errors.max()), "median_error": float(np.median(errors)),
+              "n_within_eps": None if args.eps is None else int((errors <= args.eps).sum()),
+              "seconds": elapsed}
+    if args.out:
+        np.savez(args.out, masks=res.masks, totals=res.totals, errors=errors)
+        record["out"] = os.fspath(args.out)
+    lines = [f"{record['instances']} instances of n = {record['n']} ({record['mode']}"
+             f"{'' if args.eps is None else f', eps = {args.eps:g}'}) in {elapsed:.3g} s: "
+             f"max |target - sum| = {record['max_error']:.3g}, median "
+             f"{record['median_error']:.3g}"]
+    if args.eps is not None:
+        lines.append(f"within eps: {record['n_within_eps']} of {record['instances']}")
+    if args.out:
+        lines.append(f"masks, totals and errors written to {args.out}")
+    _emit(args, record, lines)
+    return 0
+
+
+def _load_array(path: str, flag: str) -> np.ndarray:
+    if not os.path.isfile(path):
+        raise InputError(f"`{flag}` must name an existing .npy file; {path!r} does not exist")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError:
+        raise InputError(f"`{flag}` {path!r} is not a pickle-free .npy array") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iuf":
+        raise InputError(f"`{flag}` {path!r} must hold one real array (.npy)")
+    return np.asarray(arr, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------- build / eval
+def _parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values read as JSON (numbers, lists, true/false, null) or text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise InputError(f"`--option` must be key=value with a Python name as key (e.g. "
+                             f"n=6 or k=[30,40]); received {item!r}")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
+def _read_target(path: str) -> Any:
+    """A target network from an slth network file, or a pickled torch module (``.pt``).
+
+    A ``.pt`` file is unpickled by ``torch.load(weights_only=False)``, which runs code
+    stored in it: load only files you trust (the help says so).
+    """
+    from .nets.base import Network
+    from .nets.io import mlp_from_network
+
+    if not os.path.isfile(path):
+        raise InputError(f"`target` must name an existing file; {path!r} does not exist")
+    if path.endswith((".pt", ".pth")):
+        from ._backends import torch_bridge
+
+        bridge = torch_bridge()
+        import torch
+
+        module = torch.load(path, weights_only=False, map_location="cpu")
+        return bridge.from_module(module)
+    net = Network.load(path)
+    try:
+        return mlp_from_network(net)
+    except InputError:
+        return net
+
+
+def _target_file(ticket_path: str) -> str:
+    root = ticket_path[:-4] if ticket_path.endswith(".npz") else ticket_path
+    return root + ".target.npz"
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .constructions import REGISTRY
+
+    entry = REGISTRY.get(args.construction)
+    if entry is None or entry.module is None:
+        raise InputError(f"`--construction` must be one of {sorted(REGISTRY)}; received "
+                         f"{args.construction!r}")
+    target = _read_target(args.target)
+    options = _parse_options(args.option)
+    for key in ("eps", "delta"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    if args.virtual:
+        options["virtual"] = True
+    t0 = time.perf_counter()
+    try:
+        ticket = entry.module.construct(target, rng=args.seed, **options)
+    except TypeError as exc:
+        raise InputError(f"construction {args.construction!r} does not take these options "
+                         f"({_one_line(str(exc))}); see help(slth.constructions."
+                         f"{args.construction}.construct)") from None
+    elapsed = time.perf_counter() - t0
+    ticket.save(args.out)
+    target_out = _target_file(args.out)
+    target.save(target_out)
+    record = {"construction": args.construction, "paper": entry.paper, "ticket": args.out,
+              "target": target_out, "seconds": elapsed, "kept": ticket.n_kept,
+              "source_params": ticket.n_source_params, "density": ticket.density,
+              "virtual": ticket.is_virtual, "target_fingerprint": ticket.target_fingerprint,
+              "params": ticket.params.to_dict()}
+    _emit(args, record, [
+        f"{args.construction} ({entry.paper}) in {elapsed:.3g} s: keeps {ticket.n_kept:,} of "
+        f"{ticket.n_source_params:,} source parameters (density {ticket.density:.4g})",
+        f"ticket written to {args.out}, its target to {target_out}",
+        f"next: slth eval {args.out}",
+    ])
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import approximation_error
+    from .ticket import Ticket
+
+    ticket = Ticket.load(args.ticket)
+    path = args.target or _target_file(args.ticket)
+    if not os.path.isfile(path):
+        where = "" if args.target else " (the default, written by `slth build`)"
+        raise InputError(f"`--target` must name the ticket's target network file; {path!r}"
+                         f"{where} does not exist")
+    target = _read_target(path)
+    t0 = time.perf_counter()
+    rep = approximation_error(target, ticket, n_samples=args.samples, rng=args.seed,
+                              adversarial_steps=args.steps, radius=args.radius)
+    elapsed = time.perf_counter() - t0
+    record = {"ticket": args.ticket, "target": path, "radius": rep.radius,
+              "sampled_max": rep.sampled_max, "sampled_mean": rep.sampled_mean,
+              "n_samples": rep.n_samples, "adversarial": rep.adversarial,
+              "certified": rep.certified, "certified_note": rep.certified_note,
+              "seconds": elapsed}
+    cert = "none" if rep.certified is None else f"{rep.certified:.4g}"
+    lines = [f"error of {args.ticket} against {path} on the ball of radius {rep.radius:g}:",
+             f"  sampled max {rep.sampled_max:.4g} (mean {rep.sampled_mean:.4g}, "
+             f"{rep.n_samples} inputs)",
+             f"  adversarial {rep.adversarial:.4g}  (a lower bound on the sup)",
+             f"  certified   {cert}  (an upper bound on the sup)"]
+    if rep.certified is None and rep.certified_note:
+        lines.append(f"  ({rep.certified_note})")
+    _emit(args, record, lines)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="slth", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -82,6 +317,72 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--distribution", default="uniform", choices=list(DISTRIBUTIONS))
     demo.add_argument("--seed", type=_int_in(0, None, "a numpy seed"), default=0)
     demo.set_defaults(func=_demo)
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    solve = sub.add_parser(
+        "solve", help="subset sums of given or generated instances", formatter_class=fmt,
+        description=_describe(
+            "Solve random subset-sum instances: the best subset of each row of values for its "
+            "target (exact), or the first one within eps.",
+            "  slth solve --n 20 --instances 1000 --eps 0.001\n"
+            "  slth solve --values v.npy --targets t.npy --out result.npz --json"))
+    solve.add_argument("--values", help=".npy of shape (instances, n) (default: generated)")
+    solve.add_argument("--targets", help=".npy of one target per instance (with --values)")
+    solve.add_argument("--n", type=_int_in(1, EXACT_MAX_N, "values per instance"), default=16)
+    solve.add_argument("--instances", type=_int_in(1, None, "instances"), default=1000)
+    solve.add_argument("--distribution", default="uniform", choices=list(DISTRIBUTIONS))
+    solve.add_argument("--eps", type=_float_in(0.0, 1.0, "tolerance"),
+                       help="stop at a subset within eps (default: exact optimum)")
+    solve.add_argument("--seed", type=_int_in(0, None, "a numpy seed"), default=0)
+    solve.add_argument("--out", help="write masks, totals and errors to this .npz")
+    solve.add_argument("--json", action="store_true", help="print one JSON object")
+    solve.set_defaults(func=_solve)
+
+    from .constructions import REGISTRY
+
+    build = sub.add_parser(
+        "build", help="a ticket for a saved target network", formatter_class=fmt,
+        description=_describe(
+            "Build a strong lottery ticket for a target network saved with Network.save or "
+            "MLP.save (or a pickled torch nn.Sequential, .pt: unpickling runs code, load only "
+            "files you trust) by a registered construction. "
+            "Writes the ticket and, beside it, the target (TICKET.target.npz).",
+            "  slth build target.npz --construction pensia2020 --option n=6 --out ticket.npz\n"
+            "  slth build target.npz --construction pensia2020 --eps 0.1 --virtual --out "
+            "big.npz",
+            "constructions:\n" + "\n".join(f"  {name:<14} {c.paper}"
+                                            for name, c in REGISTRY.items())))
+    build.add_argument("target", help="the target network file")
+    build.add_argument("--construction", default="pensia2020",
+                       help=f"one of {', '.join(REGISTRY)} (default pensia2020)")
+    build.add_argument("--eps", type=_float_in(0.0, 1.0, "sup error target"),
+                       help="the theorem's accuracy (the width follows from it)")
+    build.add_argument("--delta", type=_float_in(0.0, 1.0, "failure probability"),
+                       help="the theorem's failure probability")
+    build.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="a keyword of the construction, e.g. n=6 or k=[30,40] (repeatable)")
+    build.add_argument("--virtual", action="store_true",
+                       help="a virtual source (entries on demand; the seed names it)")
+    build.add_argument("--seed", type=_int_in(0, None, "the source's seed"), default=0)
+    build.add_argument("--out", required=True, help="the ticket file to write (.npz)")
+    build.add_argument("--json", action="store_true", help="print one JSON object")
+    build.set_defaults(func=_build)
+
+    ev = sub.add_parser(
+        "eval", help="sampled, adversarial and certified error of a ticket", formatter_class=fmt,
+        description=_describe(
+            "Measure a saved ticket against its target on the input ball: the sampled max, "
+            "the adversarial search's value (a lower bound on the sup error) and the "
+            "construction's certified bound (an upper bound).",
+            "  slth eval ticket.npz --samples 4096 --json"))
+    ev.add_argument("ticket", help="a ticket file written by Ticket.save or slth build")
+    ev.add_argument("--target", help="the target network file (default: TICKET.target.npz)")
+    ev.add_argument("--samples", type=_int_in(1, None, "random inputs"), default=4096)
+    ev.add_argument("--steps", type=_int_in(0, None, "adversarial steps"), default=50)
+    ev.add_argument("--radius", type=_float_in(0.0, None, "input ball radius"), default=1.0)
+    ev.add_argument("--seed", type=_int_in(0, None, "a numpy seed"), default=0)
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=_eval)
     return parser
 
 

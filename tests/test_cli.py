@@ -1,0 +1,88 @@
+"""The `slth` command: solve, build, eval end to end on a tiny target, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from slth.cli import EXIT_ERROR, main
+from slth.constructions import bounded_target
+from slth.nets import MLP
+from slth.ticket import Ticket
+
+
+def _json(capsys) -> dict:
+    out = capsys.readouterr().out.strip().splitlines()
+    return json.loads(out[-1])
+
+
+def test_build_then_eval_end_to_end(tmp_path, capsys):
+    target = bounded_target((3, 4, 2), rng=0)
+    target.save(tmp_path / "t.npz")
+    ticket_path = str(tmp_path / "k.npz")
+    assert main([
+        "build", str(tmp_path / "t.npz"), "--option", "n=4", "--seed", "3", "--out",
+        ticket_path, "--json"]) == 0
+    built = _json(capsys)
+    assert built["construction"] == "pensia2020" and built["kept"] > 0
+    ticket = Ticket.load(ticket_path)
+    assert ticket.target_fingerprint == target.fingerprint() == built["target_fingerprint"]
+    assert MLP.load(built["target"]).fingerprint() == target.fingerprint()
+    assert main(["eval", ticket_path, "--samples", "128", "--steps", "10", "--json"]) == 0
+    rep = _json(capsys)
+    assert rep["sampled_max"] <= rep["adversarial"] <= rep["certified"]
+    # the human-readable table says which number bounds the sup from which side
+    assert main(["eval", ticket_path, "--samples", "64", "--steps", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "lower bound" in text and "upper bound" in text
+    # a virtual source and another construction through --option
+    assert main(["build", str(tmp_path / "t.npz"), "--virtual", "--option", "n=4", "--out",
+                 str(tmp_path / "v.npz")]) == 0
+    assert Ticket.load(tmp_path / "v.npz").is_virtual
+    assert main(["build", str(tmp_path / "t.npz"), "--construction", "malach2020",
+                 "--option", "k=20", "--option", "on_failure=report", "--out",
+                 str(tmp_path / "m.npz"), "--json"]) == 0
+    assert _json(capsys)["construction"] == "malach2020"
+
+
+def test_solve_generated_and_from_files(tmp_path, capsys):
+    assert main(["solve", "--n", "10", "--instances", "50", "--json"]) == 0
+    rec = _json(capsys)
+    assert rec["mode"] == "exact" and rec["instances"] == 50 and rec["max_error"] < 0.1
+    values = np.random.default_rng(0).uniform(-1, 1, (4, 8))
+    targets = values[:, :3].sum(axis=1)  # reachable exactly
+    np.save(tmp_path / "v.npy", values)
+    np.save(tmp_path / "t.npy", targets)
+    assert main(["solve", "--values", str(tmp_path / "v.npy"), "--targets",
+                 str(tmp_path / "t.npy"), "--out", str(tmp_path / "r.npz"), "--json"]) == 0
+    assert _json(capsys)["max_error"] < 1e-12
+    with np.load(tmp_path / "r.npz") as f:
+        assert f["masks"].shape == (4, 8)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["build", "missing.npz", "--out", "x.npz"], "does not exist"),
+    (["solve", "--values", "v.npy"], "does not exist"),
+    (["solve", "--eps", "2"], "(0, 1)"),
+    (["eval", "missing.npz"], "does not exist"),
+])
+def test_bad_input_is_one_line_exit_2(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("slth: error:") and "\n" not in err and needle in err
+
+
+def test_unknown_construction_and_option(tmp_path, capsys):
+    bounded_target((2, 2), rng=0).save(tmp_path / "t.npz")
+    assert main(["build", str(tmp_path / "t.npz"), "--construction", "nope", "--out",
+                 str(tmp_path / "k.npz")]) == EXIT_ERROR
+    assert "pensia2020" in capsys.readouterr().err
+    assert main(["build", str(tmp_path / "t.npz"), "--option", "m=3", "--out",
+                 str(tmp_path / "k.npz")]) == EXIT_ERROR
+    assert "does not take" in capsys.readouterr().err
+    assert main(["build", str(tmp_path / "t.npz"), "--option", "nokey", "--out",
+                 str(tmp_path / "k.npz")]) == EXIT_ERROR
+    assert "key=value" in capsys.readouterr().err
