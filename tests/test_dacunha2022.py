@@ -331,3 +331,19 @@ def test_named_layers_and_an_mlp_target():
     ticket = dc.construct(mlp, n=12, rng=0)
     check_ticket(mlp, ticket, rebuilt=dc.construct(mlp, n=12, rng=0), errors=loop_errors)
     assert dc.certified_bound(mlp, ticket) < 0.05
+
+
+@pytest.mark.parametrize(("k", "stride", "pad"), [(3, 1, 0), (3, 2, 1), (2, 2, 0), (1, 1, 1)])
+def test_conv_matrix_is_the_convolution_and_its_norm_the_smallest_bound(k, stride, pad):
+    g = np.random.default_rng(k + 10 * stride + 100 * pad)
+    conv = Conv2d(2, 3, k, stride=stride, padding=pad, bias=False)
+    M = g.uniform(-1, 1, (3, 2, k, k))
+    x = g.uniform(-1, 1, (4, 2, 5, 6))
+    y = conv.apply({"weight": M}, x)
+    mat = dc._conv_matrix(M, ((5, 6), (stride, stride), (pad, pad)))
+    np.testing.assert_allclose(x.reshape(4, -1) @ mat.T, y.reshape(4, -1), rtol=1e-13,
+                               atol=1e-13)
+    exact = np.linalg.norm(mat, 2)
+    loose = dc._conv_norm(M, (stride, stride))
+    tight = dc._conv_norm(M, (stride, stride), None, ((5, 6), (stride, stride), (pad, pad)))
+    assert exact <= tight <= exact * (1 + 1e-9) and tight <= loose

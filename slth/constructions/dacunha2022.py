@@ -87,9 +87,14 @@ kept entries.
    ``w(p)`` its (zero-padded) window, and an input pixel lies in at most
    ``ceil(kh/sh) ceil(kw/sw)`` windows, so ``sum_p ||w(p)||^2 <= that ||x||^2``.
 
-The smaller of the two is used; a Dense layer is the 1x1 case
-(``||W||_2``). Spectral norms are certified upper bounds
-(:func:`slth.certify.norm_upper`).
+3. On the layer's actual image size, when the explicit ``(c_out H_out W_out) x
+   (c_in H W)`` matrix has at most :data:`CONV_MATRIX_MAX` entries: its
+   spectral norm (every entry is a kernel entry or 0, so the matrix is exact).
+
+The smallest is used; a Dense layer is the 1x1 case (``||W||_2``). Spectral
+norms are certified upper bounds (:func:`slth.certify.norm_upper`); an
+entrywise perturbation ``|E| <= rho`` adds the same bound of ``rho`` (Frobenius
+per tap for 1 and 2, ``||E||_2 <= ||rho||_2`` for 3).
 
 *A pair.* ``G(x) = P * relu(x) + N * relu(-x) + beta`` and the target layer
 ``F(y) = K * y + b``. With ``D+ = P - K`` and ``D- = N + K``, ``G(y) - F(y) =
@@ -153,7 +158,7 @@ from ._common import check_delta, check_eps, check_on_failure, check_positive
 from ._realise import tally_failures
 from .layouts.pair_dense import gather_layer, kept_first, scatter_kept
 
-__all__ = ["NAME", "PAPER", "certified_bound", "construct", "effective_kernels",
+__all__ = ["CONV_MATRIX_MAX", "NAME", "PAPER", "certified_bound", "construct", "effective_kernels",
            "source_architecture", "tolerances"]
 
 #: Value of :attr:`slth.Ticket.construction` for tickets built here.
@@ -884,13 +889,42 @@ def _fro(M: np.ndarray) -> float:
     return _up(math.sqrt(_up(float(np.sum(M * M)), M.size + 1)), 2) if M.size else 0.0
 
 
-def _conv_norm(M: np.ndarray, stride: tuple[int, int], rho: np.ndarray | None = None) -> float:
+#: Largest explicit convolution matrix (entries) whose spectral norm the certifier computes.
+CONV_MATRIX_MAX = 1 << 20
+
+
+def _conv_matrix(M: np.ndarray, geom: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+                 ) -> np.ndarray:
+    """The convolution by ``M`` on ``H x W`` images as a ``(c_out Ho Wo, c_in H W)`` matrix.
+
+    ``geom = ((H, W), stride, padding)``; every entry is a kernel entry or 0 (no arithmetic).
+    """
+    (H, W), (sh, sw), (ph, pw) = geom
+    c_out, c_in, kh, kw = M.shape
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    mat = np.zeros((c_out, Ho, Wo, c_in, H, W))
+    for u in range(kh):
+        for v in range(kw):
+            pp, qq = np.meshgrid(np.arange(Ho), np.arange(Wo), indexing="ij")
+            yy, xx = sh * pp + u - ph, sw * qq + v - pw
+            ok = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
+            mat[:, pp[ok], qq[ok], :, yy[ok], xx[ok]] = M[:, :, u, v][None]
+    return mat.reshape(c_out * Ho * Wo, c_in * H * W)
+
+
+def _conv_norm(M: np.ndarray, stride: tuple[int, int], rho: np.ndarray | None = None,
+               geom: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None = None
+               ) -> float:
     """Certified bound on the l2 operator norm of the convolution by ``M + E``, ``|E| <= rho``.
 
-    ``min(sum_taps ||M_uv||_2, ||M_flat||_2 sqrt(ceil(kh/sh) ceil(kw/sw)))`` (module
-    docstring), plus the same bound of the entrywise perturbation through Frobenius norms.
+    The smallest of: ``sum_taps ||M_uv||_2`` and ``||M_flat||_2 sqrt(ceil(kh/sh)
+    ceil(kw/sw))`` (module docstring), each plus the same bound of the entrywise
+    perturbation through Frobenius norms; and, given the image geometry ``geom =
+    ((H, W), stride, padding)`` and at most :data:`CONV_MATRIX_MAX` entries, the
+    spectral norm of the explicit convolution matrix plus that of ``rho``'s (for
+    ``|E| <= rho`` entrywise, ``||E||_2 <= ||rho||_2``).
     """
-    c_out, _, kh, kw = M.shape
+    c_out, c_in, kh, kw = M.shape
     mult = math.ceil(kh / stride[0]) * math.ceil(kw / stride[1])
     taps = 0.0
     for u in range(kh):
@@ -898,11 +932,22 @@ def _conv_norm(M: np.ndarray, stride: tuple[int, int], rho: np.ndarray | None = 
             taps += norm_upper(np.ascontiguousarray(M[:, :, u, v]))
     taps = _up(taps, kh * kw)
     flat = _up(norm_upper(M.reshape(c_out, -1)) * _up(math.sqrt(mult), 1), 1)
-    out = min(taps, flat)
-    if rho is not None and np.any(rho):
+    perturbed = rho is not None and bool(np.any(rho))
+    if perturbed:
+        assert rho is not None
         pt = _up(sum(_fro(rho[:, :, u, v]) for u in range(kh) for v in range(kw)), kh * kw)
         pf = _up(_fro(rho) * _up(math.sqrt(mult), 1), 1)
-        out = _up(out + min(pt, pf), 1)
+        taps, flat = _up(taps + pt, 1), _up(flat + pf, 1)
+    out = min(taps, flat)
+    if geom is not None:
+        (H, W), (sh, sw), (ph, pw) = geom
+        Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+        if c_out * Ho * Wo * c_in * H * W <= CONV_MATRIX_MAX:
+            exact = norm_upper(_conv_matrix(M, geom))
+            if perturbed:
+                assert rho is not None
+                exact = _up(exact + norm_upper(_conv_matrix(rho, geom)), 1)
+            out = min(out, exact)
     return out
 
 
@@ -971,6 +1016,8 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
         K, b = _target_params(target, s)
         c_out, c_in, kh, kw = K.shape
         stride = s.stride()
+        geom = ((tuple(s.in_shape[1:]), ly.stride, ly.padding) if isinstance(ly, Conv2d)
+                else ((1, 1), (1, 1), (0, 0)))
         hw = math.sqrt(s.pixels())
         m = eff.m
         g1 = 2.0 * _gamma(m + 2)
@@ -979,11 +1026,11 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
         rho_p = g1 * eff.absP + 2 * _U * np.abs(Dp)
         rho_n = g1 * eff.absN + 2 * _U * np.abs(Dn)
         delta = _conv_norm(np.concatenate([Dp, Dn], axis=1), stride,
-                           np.concatenate([rho_p, rho_n], axis=1))
+                           np.concatenate([rho_p, rho_n], axis=1), geom)
         PN = np.concatenate([eff.P, eff.N], axis=1)
         rho_pn = np.concatenate([g1 * eff.absP, g1 * eff.absN], axis=1)
-        normK = _conv_norm(K, stride)
-        lip = min(_conv_norm(PN, stride, rho_pn), _up(normK + delta, 1))
+        normK = _conv_norm(K, stride, None, geom)
+        lip = min(_conv_norm(PN, stride, rho_pn, geom), _up(normK + delta, 1))
         bt = np.zeros(c_out) if b is None else b
         dbeta = eff.beta - bt
         bias_err = _up(_up(_fro(dbeta) + _fro(g1 * eff.absbeta + 2 * _U * np.abs(dbeta)), 1)
@@ -992,9 +1039,8 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
         # float forward rounding: target (c_in kh kw terms), ticket (1x1 then m kh kw terms)
         T_f = c_in * kh * kw + 3
         T_g = m * kh * kw + 5
-        absK = _conv_norm(np.abs(K), stride)
-        absG = _conv_norm(np.concatenate([eff.absP, eff.absN], axis=1), stride,
-                          rho_pn)
+        absK = _conv_norm(np.abs(K), stride, None, geom)
+        absG = _conv_norm(np.concatenate([eff.absP, eff.absN], axis=1), stride, rho_pn, geom)
         new_phi_f = _up(normK * phi_f + _gamma(T_f) * _up(absK * _up(r + phi_f) + normb, 2), 4)
         new_phi_g = _up(lip * phi_g + _gamma(T_g) * _up(
             absG * _up(r + e + phi_g, 2) + _up(_fro(eff.absbeta) * _up(hw, 1), 1), 2), 4)
