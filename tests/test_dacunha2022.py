@@ -347,3 +347,14 @@ def test_conv_matrix_is_the_convolution_and_its_norm_the_smallest_bound(k, strid
     loose = dc._conv_norm(M, (stride, stride))
     tight = dc._conv_norm(M, (stride, stride), None, ((5, 6), (stride, stride), (pad, pad)))
     assert exact <= tight <= exact * (1 + 1e-9) and tight <= loose
+
+
+@pytest.mark.parametrize("virtual", [False, True])
+def test_saved_and_reloaded_tickets_certify_the_same(virtual, tmp_path):
+    target = small_target(0)
+    ticket = dc.construct(target, n=6, rng=2, virtual=virtual)
+    ticket.save(tmp_path / "t.npz")
+    back = Ticket.load(tmp_path / "t.npz")
+    assert back.is_virtual == virtual and dict(back.layer_map) == dict(ticket.layer_map)
+    assert dc.certified_bound(target, back) == dc.certified_bound(target, ticket)
+    assert back.params["hypothesis"] == ticket.params["hypothesis"]
