@@ -404,28 +404,11 @@ def approximation_error(
         The adversarial lower bound exceeds the certified upper bound (a bug:
         sound code never gets here).
     """
-    mlp = isinstance(target, MLP) and isinstance(ticket.source, (MLP, VirtualMLP))
-    if mlp:
-        target, ticket = check_pair(target, ticket, check_target=check_target)
-    else:
-        _check_any_pair(target, ticket, check_target=check_target)
-    radius = check_radius(radius)
-    n_samples = _check_count("n_samples", n_samples, 1)
-    adversarial_steps = _check_count("adversarial_steps", adversarial_steps, 0)
-    restarts = _check_count("restarts", restarts, 1)
-    gen = as_generator(rng)
+    target, ticket, X, given, radius, gen, restarts, adversarial_steps, mlp = _prepare(
+        target, ticket, inputs, n_samples, rng, adversarial_steps, restarts, radius,
+        check_target)
     in_shape = tuple(target.input_shape)
     d0 = int(np.prod(in_shape))
-    if inputs is None:
-        X = sample_ball(d0, n_samples, radius=radius, rng=gen).reshape(-1, *in_shape)
-        given = False
-    else:
-        X, single = target._check_input(inputs, "inputs")
-        if single:
-            raise ShapeError(f"`inputs` must be a batch of shape (batch, "
-                             f"{', '.join(map(str, in_shape))}); received one input of shape "
-                             f"{in_shape}")
-        given = True
     batch = min(2048, max(X.shape[0], restarts))
     if mlp:
         # the compacted ticket: ~40 bytes per kept weight (row/column split, selection, CSR)
@@ -462,6 +445,58 @@ def approximation_error(
             out[s:s + step] = _norms(f.forward(x[s:s + step]) - g.forward(x[s:s + step]))
         return out
 
+    def value_and_grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lf, lg = f.linearize(x), g.linearize(x)
+        diff = lf.output - lg.output
+        h = _norms(diff)
+        u = diff / np.where(h > 0, h, 1.0).reshape(-1, *([1] * (diff.ndim - 1)))
+        return h, lf.vjp(u) - lg.vjp(u)
+
+    return _report(target, ticket, X, given, radius, gen, restarts, adversarial_steps,
+                   certify, check_target, errors, value_and_grad)
+
+
+def _prepare(target: Any, ticket: Any, inputs: Any, n_samples: Any, rng: RNGLike,
+             adversarial_steps: Any, restarts: Any, radius: Any, check_target: bool
+             ) -> tuple[Any, ...]:
+    """Checked arguments and the inputs of :func:`approximation_error` (numpy or torch)."""
+    mlp = isinstance(target, MLP) and isinstance(getattr(ticket, "source", None),
+                                                 (MLP, VirtualMLP))
+    if mlp:
+        target, ticket = check_pair(target, ticket, check_target=check_target)
+    else:
+        _check_any_pair(target, ticket, check_target=check_target)
+    radius = check_radius(radius)
+    n_samples = _check_count("n_samples", n_samples, 1)
+    adversarial_steps = _check_count("adversarial_steps", adversarial_steps, 0)
+    restarts = _check_count("restarts", restarts, 1)
+    gen = as_generator(rng)
+    in_shape = tuple(target.input_shape)
+    d0 = int(np.prod(in_shape))
+    if inputs is None:
+        X = sample_ball(d0, n_samples, radius=radius, rng=gen).reshape(-1, *in_shape)
+        given = False
+    else:
+        X, single = target._check_input(inputs, "inputs")
+        if single:
+            raise ShapeError(f"`inputs` must be a batch of shape (batch, "
+                             f"{', '.join(map(str, in_shape))}); received one input of shape "
+                             f"{in_shape}")
+        given = True
+    return target, ticket, X, given, radius, gen, restarts, adversarial_steps, mlp
+
+
+def _report(target: Any, ticket: Any, X: np.ndarray, given: bool, radius: float,
+            gen: np.random.Generator, restarts: int, adversarial_steps: int, certify: bool,
+            check_target: bool, errors: Any, value_and_grad: Any) -> ErrorReport:
+    """Samples, the adversarial search and the certificate, given the two networks' errors.
+
+    ``errors(x)`` is the error per row of ``x``; ``value_and_grad(x)`` the error per row
+    and its gradient with respect to ``x`` (numpy arrays in and out, whatever computes
+    them: the numpy forward and vjp, or torch's autograd).
+    """
+    in_shape = tuple(X.shape[1:])
+    d0 = int(np.prod(in_shape))
     err = errors(X)
     sampled_max = float(err.max())
     sampled_mean = float(err.mean())
@@ -486,14 +521,10 @@ def approximation_error(
 
     x = starts.copy()
     for t in range(adversarial_steps):
-        lf, lg = f.linearize(x), g.linearize(x)
-        diff = lf.output - lg.output
-        h = _norms(diff)
+        h, grad = value_and_grad(x)
         k = int(np.argmax(h))
         if h[k] > best_val:
             best_val, best_x = float(h[k]), x[k].copy()
-        u = diff / np.where(h > 0, h, 1.0).reshape(-1, *([1] * (diff.ndim - 1)))
-        grad = lf.vjp(u) - lg.vjp(u)
         gn = _norms(grad).reshape(-1, *([1] * (grad.ndim - 1)))
         frac = t / max(adversarial_steps - 1, 1)
         lr = 0.2 * radius * (0.01 ** frac)

@@ -72,6 +72,7 @@ from ._common import as_device as _device
 from ._common import as_dtype as _dtype
 from ._common import default_device
 from ._common import tensor as _tensor
+from ._evaluate import approximation_error
 from ._prune import from_module, ticket_from_module, to_module
 from ._table import (
     BuildContext,
@@ -98,6 +99,7 @@ __all__ = [
     "ResidualBlock",
     "SparseLinear",
     "TorchLayer",
+    "approximation_error",
     "default_device",
     "forward",
     "from_module",
