@@ -23,9 +23,9 @@ __all__ = ["FIGURES", "load_figure"]
 
 #: Registry: figure name -> module (imported only when the figure is made).
 FIGURES: dict[str, str] = {
-    "subset_sum_error": "figures.subset_sum_error",
-    "subset_sum_success": "figures.subset_sum_success",
-    "mlp_error_width": "figures.mlp_error_width",
+    "subset_sum_error": f"{__name__}.subset_sum_error",
+    "subset_sum_success": f"{__name__}.subset_sum_success",
+    "mlp_error_width": f"{__name__}.mlp_error_width",
 }
 
 

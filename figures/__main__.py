@@ -10,9 +10,9 @@ from pathlib import Path
 from . import FIGURES, load_figure
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m figures", description="Make the figures.")
+def main(argv: list[str] | None = None, *, prog: str = "python -m figures") -> int:
+    """Command-line entry point (also ``slth figures``); returns the exit status."""
+    parser = argparse.ArgumentParser(prog=prog, description="Make the figures.")
     parser.add_argument(
         "names",
         nargs="+",

@@ -74,12 +74,12 @@ __all__ = [
 #: Registry: check name -> module (imported only when the check runs).
 #: One line per theorem check.
 CHECKS: dict[str, str] = {
-    "lueker1998": "proofs_check.lueker1998",
-    "pensia2020": "proofs_check.pensia2020",
-    "pensia2020_universal": "proofs_check.pensia2020_universal",
-    "pensia2020_layer": "proofs_check.pensia2020_layer",
-    "pensia2020_lower_bound": "proofs_check.pensia2020_lower_bound",
-    "malach2020": "proofs_check.malach2020",
+    "lueker1998": f"{__name__}.lueker1998",
+    "pensia2020": f"{__name__}.pensia2020",
+    "pensia2020_universal": f"{__name__}.pensia2020_universal",
+    "pensia2020_layer": f"{__name__}.pensia2020_layer",
+    "pensia2020_lower_bound": f"{__name__}.pensia2020_lower_bound",
+    "malach2020": f"{__name__}.malach2020",
 }
 
 

@@ -26,10 +26,13 @@ from . import (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
+def main(argv: list[str] | None = None, *, prog: str = "python -m proofs_check") -> int:
+    """Command-line entry point (also ``slth check``); returns the exit status.
+
+    0 when no case is violated, 1 when one is, 2 on a usage error.
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m proofs_check", description="Check the SLTH theorems numerically."
+        prog=prog, description="Check the SLTH theorems numerically."
     )
     parser.add_argument("--quick", action="store_true", help="fewer trials (under a minute)")
     parser.add_argument(

@@ -9,7 +9,11 @@ Subcommands (``slth <command> --help`` explains each, with an example):
 - ``slth build``: a ticket for a saved target network with any construction of
   :data:`slth.constructions.REGISTRY`; writes the ticket and the target beside it;
 - ``slth eval``: sampled, adversarial (lower bound) and certified (upper bound)
-  error of a saved ticket against its target (found beside it by fingerprint).
+  error of a saved ticket against its target (found beside it by fingerprint);
+- ``slth check`` and ``slth figures``: the theorem checks and the paper figures
+  installed with the package (``slth.proofs_check``, ``slth.figures``; the same
+  as ``python -m proofs_check`` / ``python -m figures`` in a checkout), with their
+  own options.
 
 ``--json`` prints one JSON object instead of the table.
 
@@ -305,6 +309,25 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forwarded(command: str) -> Callable[..., int]:
+    """The installed entry point ``slth <command>`` passes every argument on to."""
+    if command == "check":
+        from .proofs_check.__main__ import main as check_main
+
+        return check_main
+    from .figures.__main__ import main as figures_main
+
+    return figures_main
+
+
+def _forward(command: str, rest: list[str]) -> int:
+    """Run ``slth check`` / ``slth figures``; usage errors exit 2, --help 0."""
+    try:
+        return int(_forwarded(command)(rest, prog=f"slth {command}"))
+    except SystemExit as exc:  # --help (0) or argparse's usage error (2, already printed)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_ERROR
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="slth", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -383,7 +406,15 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=_int_in(0, None, "a numpy seed"), default=0)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=_eval)
+
+    # listed for `slth --help`; main() passes their arguments on untouched
+    sub.add_parser("check", help="the numerical theorem checks (`slth check --help`; exit 1 "
+                                 "when a case is violated)")
+    sub.add_parser("figures", help="the paper figures (`slth figures --help`)")
     return parser
+
+
+_FORWARDED = ("check", "figures")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -401,6 +432,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         stderr (bad argument, :class:`slth.SLTHError`, unreadable file, out of
         memory), 130 when interrupted.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _FORWARDED:
+        try:
+            return _forward(argv[0], argv[1:])
+        except SLTHError as exc:
+            print(f"slth: error: {argv[0]}: {_one_line(str(exc))}", file=sys.stderr)
+            return EXIT_ERROR
     parser = _parser()
     try:
         args = parser.parse_args(argv)

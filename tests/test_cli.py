@@ -86,3 +86,37 @@ def test_unknown_construction_and_option(tmp_path, capsys):
     assert main(["build", str(tmp_path / "t.npz"), "--option", "nokey", "--out",
                  str(tmp_path / "k.npz")]) == EXIT_ERROR
     assert "key=value" in capsys.readouterr().err
+
+
+def test_check_and_figures_are_installed_under_slth(tmp_path, capsys):
+    # `slth check` / `slth figures` run the installed slth.proofs_check / slth.figures
+    assert main(["check", "--list"]) == 0
+    assert "lueker1998" in capsys.readouterr().out.split()
+    assert main(["check", "--only", "nope"]) == EXIT_ERROR
+    assert main(["figures", "--help"]) == 0
+    assert "slth figures" in capsys.readouterr().out
+    import subprocess
+    import sys
+
+    # from outside the repository: under slth's namespace, not as top-level packages
+    code = ("import importlib.util as u, slth.proofs_check as p, slth.figures as f; "
+            "assert u.find_spec('proofs_check') is None and u.find_spec('figures') is None; "
+            "print(p.CHECKS['lueker1998'], f.FIGURES['subset_sum_error'])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["slth.proofs_check.lueker1998", "slth.figures.subset_sum_error"]
+
+
+def test_pyproject_lists_every_package():
+    # [tool.setuptools] packages is explicit (it maps the top-level checks and figures into
+    # slth's namespace): every package under slth/ must be in it
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "slth").rglob(
+        "__init__.py")}
+    assert found <= listed and {"slth.proofs_check", "slth.figures"} <= listed
