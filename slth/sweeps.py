@@ -374,6 +374,38 @@ def _worker_init() -> None:
         pass
 
 
+def _run_dask(client: Any, task: Task, todo: dict[str, dict[str, Any]], sid: Any,
+              finish: Callable[[str, dict[str, Any], Any, float], None]) -> None:
+    """Run the rows on a dask.distributed cluster; results come back to ``finish`` here."""
+    if not todo:
+        return
+    try:
+        import distributed
+    except ImportError:
+        raise InputError("executor='dask' needs dask.distributed: `pip install distributed` "
+                         "(or `pip install slth[dask]`)") from None
+    own = None
+    if isinstance(client, str):
+        own = client = distributed.Client(client)
+    elif not isinstance(client, distributed.Client):
+        raise InputError(f"`client` must be a distributed.Client or a scheduler address; "
+                         f"received {format_value(client)}")
+    try:
+        futures = {client.submit(_run_one, task, c, sid, key=f"slth-sweep-{k}", pure=False,
+                                 retries=2): k for k, c in todo.items()}
+        try:
+            for fut in distributed.as_completed(futures):
+                k = futures[fut]
+                out, dt = fut.result()
+                finish(k, todo[k], out, dt)
+        except BaseException:
+            client.cancel(list(futures))
+            raise
+    finally:
+        if own is not None:
+            own.close()
+
+
 def run_sweep(
     task: Task,
     configs: Iterable[Mapping[str, Any]],
@@ -383,6 +415,8 @@ def run_sweep(
     workers: int = 1,
     progress: bool | None = None,
     desc: str | None = None,
+    executor: str = "local",
+    client: Any = None,
 ) -> SweepResult:
     """Run ``task`` on every configuration, resuming from ``path``.
 
@@ -411,6 +445,19 @@ def run_sweep(
         Draw a tqdm bar on stderr; None: only when stderr is a terminal.
     desc : str, optional
         Label of the progress bar.
+    executor : {"local", "dask"}, default "local"
+        ``"local"``: this process (``workers=1``) or a local process pool.
+        ``"dask"``: the rows run as tasks of a ``dask.distributed`` cluster
+        (``pip install distributed``), given as ``client`` (a
+        ``distributed.Client``) or a scheduler address (``"tcp://host:8786"``);
+        ``workers`` is then ignored (the cluster has its own). Rows are still
+        written by this process only, one per (configuration, seed), in
+        completion order; a row whose worker dies is rerun by the scheduler on
+        another worker, and its seed makes it the same row (identical values to
+        the local executor). ``task`` must be picklable by cloudpickle (a
+        module-level or a local function).
+    client : distributed.Client or str, optional
+        The cluster for ``executor="dask"`` (required there).
 
     Returns
     -------
@@ -425,6 +472,11 @@ def run_sweep(
     """
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise InputError(f"`workers` must be an int >= 1; received {workers!r}")
+    if executor not in ("local", "dask"):
+        raise InputError(f"`executor` must be 'local' or 'dask'; received {executor!r}")
+    if executor == "dask" and client is None:
+        raise InputError("`client` must be a distributed.Client or a scheduler address with "
+                         "executor='dask'; received None")
     cfgs = [dict(c) for c in configs]
     for c in cfgs:
         if not all(isinstance(k, str) for k in c):
@@ -466,7 +518,9 @@ def run_sweep(
             fresh[key] = row
             bar.update(1)
 
-        if workers == 1 or len(todo) <= 1:
+        if executor == "dask":
+            _run_dask(client, task, todo, sid, finish)
+        elif workers == 1 or len(todo) <= 1:
             for k, c in todo.items():
                 out, dt = _run_one(task, c, sid)
                 finish(k, c, out, dt)
