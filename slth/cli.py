@@ -10,6 +10,9 @@ Subcommands (``slth <command> --help`` explains each, with an example):
   :data:`slth.constructions.REGISTRY`; writes the ticket and the target beside it;
 - ``slth eval``: sampled, adversarial (lower bound) and certified (upper bound)
   error of a saved ticket against its target (found beside it by fingerprint);
+- ``slth sweep``: build and evaluate tickets of a saved target over a grid of
+  construction options and seeds, resumable (a JSON Lines file), on local
+  processes or a Dask cluster;
 - ``slth check`` and ``slth figures``: the theorem checks and the paper figures
   installed with the package (``slth.proofs_check``, ``slth.figures``; the same
   as ``python -m proofs_check`` / ``python -m figures`` in a checkout), with their
@@ -309,6 +312,89 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``key=v1,v2,...`` pairs (values read as JSON, else text) -> {key: [values]}."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier() or not text:
+            raise InputError(f"`--grid` must be key=v1,v2,... with a Python name as key (e.g. "
+                             f"n=2,4,8); received {item!r}")
+        values = []
+        for part in text.split(","):
+            try:
+                values.append(json.loads(part))
+            except json.JSONDecodeError:
+                values.append(part)
+        out[key] = values
+    return out
+
+
+def sweep_row(config: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """One row of ``slth sweep``: build the ticket of ``config`` and measure it.
+
+    ``config`` holds ``target`` (a network file), ``construction``, ``options``,
+    ``seed`` (the source's) and the evaluation's ``samples`` and ``steps``; the
+    evaluation's inputs come from ``rng`` (the row's seed).
+    """
+    from .constructions import REGISTRY
+    from .evaluate import approximation_error
+
+    target = _read_target(config["target"])
+    entry = REGISTRY[config["construction"]]
+    t0 = time.perf_counter()
+    ticket = entry.module.construct(target, rng=config["seed"], **config["options"])
+    seconds = time.perf_counter() - t0
+    rep = approximation_error(target, ticket, n_samples=config["samples"], rng=rng,
+                              adversarial_steps=config["steps"])
+    return {"kept": ticket.n_kept, "source_params": ticket.n_source_params,
+            "density": ticket.density, "sampled_max": rep.sampled_max,
+            "adversarial": rep.adversarial, "certified": rep.certified,
+            "build_seconds": seconds}
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import itertools
+
+    from .constructions import REGISTRY
+    from .sweeps import run_sweep
+
+    if args.construction not in REGISTRY or REGISTRY[args.construction].module is None:
+        raise InputError(f"`--construction` must be one of {sorted(REGISTRY)}; received "
+                         f"{args.construction!r}")
+    target = _read_target(args.target)  # checked here, read again by each row
+    grid = _parse_grid(args.grid)
+    fixed = _parse_options(args.option)
+    keys = list(grid)
+    configs = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        for seed in range(args.seeds):
+            configs.append({"task": "slth sweep", "target": os.path.abspath(args.target),
+                            "target_fingerprint": target.fingerprint(),
+                            "construction": args.construction,
+                            "options": {**fixed, **dict(zip(keys, values, strict=True))},
+                            "seed": seed, "samples": args.samples, "steps": args.steps})
+    res = run_sweep(sweep_row, configs, path=args.out, rng=0, workers=args.workers,
+                    progress=None if not args.json else False,
+                    desc=f"slth sweep {args.construction}",
+                    executor="dask" if args.dask else "local", client=args.dask)
+    rows = [{"options": r.config["options"], "seed": r.config["seed"], **r.result}
+            for r in res.rows]
+    record = {"out": args.out, "computed": res.computed, "reused": res.reused, "rows": rows}
+    head = (f"{'options':<28} {'seed':>4} {'kept':>9} {'sampled':>9} {'adversarial':>11} "
+            f"{'certified':>9}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cert = "none" if r["certified"] is None else f"{r['certified']:.3g}"
+        opts = json.dumps(r["options"], separators=(",", "="))[1:-1].replace('"', "")
+        lines.append(f"{opts:<28} {r['seed']:>4} {r['kept']:>9,} {r['sampled_max']:>9.3g} "
+                     f"{r['adversarial']:>11.3g} {cert:>9}")
+    lines.append(f"{res.computed} rows computed, {res.reused} reused"
+                 + (f"; results in {args.out}" if args.out else ""))
+    _emit(args, record, lines)
+    return 0
+
+
 def _forwarded(command: str) -> Callable[..., int]:
     """The installed entry point ``slth <command>`` passes every argument on to."""
     if command == "check":
@@ -406,6 +492,34 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=_int_in(0, None, "a numpy seed"), default=0)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=_eval)
+
+    sw = sub.add_parser(
+        "sweep", help="tickets of a saved target over a grid of options and seeds",
+        formatter_class=fmt,
+        description=_describe(
+            "Build and evaluate tickets of a saved target for every combination of the "
+            "--grid values and every seed 0..SEEDS-1 (the error against the width of your own "
+            "target). Every finished row is appended to --out (JSON Lines); a rerun skips the "
+            "rows already there. Rows run on --workers local processes or on a Dask cluster "
+            "(--dask ADDRESS, `pip install distributed`).",
+            "  slth sweep target.npz --grid n=2,4,6,8 --seeds 5 --out runs.jsonl\n"
+            "  slth sweep target.npz --construction malach2020 --grid k=20,40 --dask "
+            "tcp://scheduler:8786 --out runs.jsonl --json"))
+    sw.add_argument("target", help="the target network file")
+    sw.add_argument("--construction", default="pensia2020",
+                    help=f"one of {', '.join(REGISTRY)} (default pensia2020)")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="values of one construction keyword (repeatable: the product is swept)")
+    sw.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="a fixed construction keyword (repeatable)")
+    sw.add_argument("--seeds", type=_int_in(1, None, "seeds per point"), default=3)
+    sw.add_argument("--samples", type=_int_in(1, None, "random inputs"), default=1024)
+    sw.add_argument("--steps", type=_int_in(0, None, "adversarial steps"), default=30)
+    sw.add_argument("--workers", type=_int_in(1, None, "local processes"), default=1)
+    sw.add_argument("--dask", metavar="ADDRESS", help="a dask.distributed scheduler address")
+    sw.add_argument("--out", help="results file (JSON Lines; default: in memory only)")
+    sw.add_argument("--json", action="store_true", help="print one JSON object")
+    sw.set_defaults(func=_sweep)
 
     # listed for `slth --help`; main() passes their arguments on untouched
     sub.add_parser("check", help="the numerical theorem checks (`slth check --help`; exit 1 "

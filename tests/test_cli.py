@@ -120,3 +120,18 @@ def test_pyproject_lists_every_package():
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "slth").rglob(
         "__init__.py")}
     assert found <= listed and {"slth.proofs_check", "slth.figures"} <= listed
+
+
+def test_sweep_over_a_grid_resumes(tmp_path, capsys):
+    bounded_target((2, 3, 1), rng=1).save(tmp_path / "t.npz")
+    argv = ["sweep", str(tmp_path / "t.npz"), "--grid", "n=2,4", "--seeds", "2", "--samples",
+            "64", "--steps", "3", "--out", str(tmp_path / "runs.jsonl"), "--json"]
+    assert main(argv) == 0
+    first = _json(capsys)
+    assert first["computed"] == 4 and len(first["rows"]) == 4
+    assert {r["options"]["n"] for r in first["rows"]} == {2, 4}
+    assert all(r["sampled_max"] <= r["adversarial"] <= r["certified"] for r in first["rows"])
+    assert main(argv) == 0
+    again = _json(capsys)
+    assert again["computed"] == 0 and again["rows"] == first["rows"]
+    assert main(["sweep", str(tmp_path / "t.npz"), "--grid", "n"]) == EXIT_ERROR

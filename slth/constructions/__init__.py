@@ -17,6 +17,9 @@ module                    result
                           al.'s shared layout (a cheaper variant, not a paper's
                           construction): polynomial width, ``d_out`` times
                           smaller than Malach et al.'s.
+:mod:`.burkholz2022`      Burkholz, ICML 2022 / NeurIPS 2022: depth L+1 (only
+                          the first target layer doubled; rho copies per
+                          neuron), ReLU MLP targets.
 ========================  =====================================================
 
 :data:`REGISTRY` lists them (name, paper, supported target layer types, certifier);
@@ -43,7 +46,7 @@ from typing import Any
 from .. import _validate
 from ..certify import certified_bound
 from ..errors import InputError, format_value
-from . import layouts, malach2020, pensia2020, single_pair, targets
+from . import burkholz2022, layouts, malach2020, pensia2020, single_pair, targets
 from .layouts.pair_dense import nested_source, source_widths
 from .targets import RescaledTarget, bounded_target, rescale
 
@@ -137,6 +140,11 @@ register_construction(pensia2020.NAME, paper="Pensia et al., NeurIPS 2020, Theor
 register_construction(malach2020.NAME, paper="Malach et al., ICML 2020, Theorem 2.1",
                       layer_types=("Dense", "ReLU"), certifier=certified_bound,
                       module=malach2020)
+register_construction(burkholz2022.NAME,
+                      paper="Burkholz, ICML 2022 / NeurIPS 2022: depth L+1 (ReLU MLPs; CNNs "
+                            "and residual networks not yet)",
+                      layer_types=("Dense", "ReLU"), certifier=burkholz2022.certified_bound,
+                      module=burkholz2022)
 register_construction(single_pair.NAME,
                       paper="single-pair selection on the Pensia layout (variant)",
                       layer_types=("Dense", "ReLU"), certifier=certified_bound,
@@ -147,6 +155,7 @@ __all__ = [
     "Construction",
     "RescaledTarget",
     "bounded_target",
+    "burkholz2022",
     "layouts",
     "malach2020",
     "nested_source",
