@@ -34,7 +34,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
@@ -210,17 +210,46 @@ def _parse_options(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _read_target(path: str) -> Any:
-    """A target network from an slth network file, or a pickled torch module (``.pt``).
+def _mlp_from_arrays(arrays: Mapping[str, np.ndarray], path: str) -> Any:
+    """An MLP from arrays ``weights_0, biases_0 (optional), weights_1, ...`` (torch layout)."""
+    from .nets.mlp import MLP
 
-    A ``.pt`` file is unpickled by ``torch.load(weights_only=False)``, which runs code
-    stored in it: load only files you trust (the help says so).
+    L = 0
+    while f"weights_{L}" in arrays:
+        L += 1
+    if L == 0:
+        raise InputError(f"`target` {path!r} holds neither an slth network nor MLP arrays "
+                         f"weights_0, weights_1, ... (each (d_out, d_in), biases_l optional); "
+                         f"it holds {sorted(arrays)[:8]}")
+    return MLP([np.asarray(arrays[f"weights_{l}"], dtype=np.float64) for l in range(L)],
+               [np.asarray(arrays[f"biases_{l}"], dtype=np.float64) if f"biases_{l}" in arrays
+                else None for l in range(L)])
+
+
+def _read_target(path: str) -> Any:
+    """A target network from a file: an slth network file, MLP arrays, safetensors, torch.
+
+    - an ``.npz`` written by ``Network.save`` / ``MLP.save``;
+    - an ``.npz`` of arrays ``weights_0, biases_0, weights_1, ...`` (torch layout
+      ``(d_out, d_in)``; biases optional): an MLP;
+    - a ``.safetensors`` file of the same arrays (needs the ``safetensors`` package);
+    - a ``.pt``/``.pth`` pickled torch ``nn.Sequential``: unpickled by
+      ``torch.load(weights_only=False)``, which runs code stored in it, so load only
+      files you trust (the help says so).
     """
     from .nets.base import Network
+    from .nets.io import _META_KEY as _NETWORK_META
     from .nets.io import mlp_from_network
 
     if not os.path.isfile(path):
         raise InputError(f"`target` must name an existing file; {path!r} does not exist")
+    if path.endswith(".safetensors"):
+        try:
+            from safetensors.numpy import load_file
+        except ImportError:
+            raise InputError("`target` is a .safetensors file: reading it needs the "
+                             "safetensors package (`pip install safetensors`)") from None
+        return _mlp_from_arrays(load_file(path), path)
     if path.endswith((".pt", ".pth")):
         from ._backends import torch_bridge
 
@@ -229,6 +258,14 @@ def _read_target(path: str) -> Any:
 
         module = torch.load(path, weights_only=False, map_location="cpu")
         return bridge.from_module(module)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            is_network = _NETWORK_META in f.files
+            arrays = {} if is_network else {k: f[k] for k in f.files}
+    except (ValueError, OSError):
+        is_network, arrays = True, {}  # let Network.load say what the file is not
+    if not is_network:
+        return _mlp_from_arrays(arrays, path)
     net = Network.load(path)
     try:
         return mlp_from_network(net)
@@ -300,6 +337,8 @@ def _eval(args: argparse.Namespace) -> int:
               "n_samples": rep.n_samples, "adversarial": rep.adversarial,
               "certified": rep.certified, "certified_note": rep.certified_note,
               "seconds": elapsed}
+    if args.data:
+        record["data"] = _data_metrics(target, ticket, args.data)
     cert = "none" if rep.certified is None else f"{rep.certified:.4g}"
     lines = [f"error of {args.ticket} against {path} on the ball of radius {rep.radius:g}:",
              f"  sampled max {rep.sampled_max:.4g} (mean {rep.sampled_mean:.4g}, "
@@ -308,8 +347,44 @@ def _eval(args: argparse.Namespace) -> int:
              f"  certified   {cert}  (an upper bound on the sup)"]
     if rep.certified is None and rep.certified_note:
         lines.append(f"  ({rep.certified_note})")
+    if args.data:
+        d = record["data"]
+        lines.append(f"on {d['n']} inputs of {args.data}: max |f - g| {d['max_abs_error']:.4g}, "
+                     f"relative {d['max_relative_error']:.4g}; argmax agreement "
+                     f"{d['agreement']:.4f}")
+        if d.get("target_accuracy") is not None:
+            lines.append(f"  accuracy: target {d['target_accuracy']:.4f}, ticket "
+                         f"{d['ticket_accuracy']:.4f}")
     _emit(args, record, lines)
     return 0
+
+
+def _data_metrics(target: Any, ticket: Any, path: str) -> dict[str, Any]:
+    """Errors, argmax agreement and accuracy on the inputs ``x`` (labels ``y``) of a .npz."""
+    if not os.path.isfile(path):
+        raise InputError(f"`--data` must name an existing .npz; {path!r} does not exist")
+    with np.load(path, allow_pickle=False) as f:
+        if "x" not in f.files:
+            raise InputError(f"`--data` {path!r} must hold inputs `x` (and optional labels "
+                             f"`y`); it holds {sorted(f.files)}")
+        x = np.asarray(f["x"], dtype=np.float64)
+        y = np.asarray(f["y"]).reshape(-1) if "y" in f.files else None
+    fx, gx = target.forward(x), ticket.forward(x)
+    fx2, gx2 = fx.reshape(fx.shape[0], -1), gx.reshape(gx.shape[0], -1)
+    out: dict[str, Any] = {
+        "n": int(x.shape[0]),
+        "max_abs_error": float(np.abs(fx2 - gx2).max()),
+        "max_relative_error": float(np.abs(fx2 - gx2).max() / max(np.abs(fx2).max(), 1e-300)),
+        "agreement": float(np.mean(fx2.argmax(axis=1) == gx2.argmax(axis=1))),
+        "target_accuracy": None, "ticket_accuracy": None,
+    }
+    if y is not None:
+        if y.shape[0] != x.shape[0]:
+            raise InputError(f"`--data` {path!r}: `y` must hold one label per input "
+                             f"({x.shape[0]}); it holds {y.shape[0]}")
+        out["target_accuracy"] = float(np.mean(fx2.argmax(axis=1) == y))
+        out["ticket_accuracy"] = float(np.mean(gx2.argmax(axis=1) == y))
+    return out
 
 
 def _parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
@@ -461,7 +536,9 @@ def _parser() -> argparse.ArgumentParser:
             "big.npz",
             "constructions:\n" + "\n".join(f"  {name:<14} {c.paper}"
                                             for name, c in REGISTRY.items())))
-    build.add_argument("target", help="the target network file")
+    build.add_argument("target", help="the target: an slth network file, an .npz of arrays "
+                                      "weights_0, biases_0, ..., a .safetensors of them, or a "
+                                      "trusted pickled torch nn.Sequential (.pt)")
     build.add_argument("--construction", default="pensia2020",
                        help=f"one of {', '.join(REGISTRY)} (default pensia2020)")
     build.add_argument("--eps", type=_float_in(0.0, 1.0, "sup error target"),
@@ -490,6 +567,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--steps", type=_int_in(0, None, "adversarial steps"), default=50)
     ev.add_argument("--radius", type=_float_in(0.0, None, "input ball radius"), default=1.0)
     ev.add_argument("--seed", type=_int_in(0, None, "a numpy seed"), default=0)
+    ev.add_argument("--data", help=".npz of inputs x (and labels y): errors, argmax agreement "
+                                   "and accuracy on them")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=_eval)
 

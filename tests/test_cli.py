@@ -135,3 +135,23 @@ def test_sweep_over_a_grid_resumes(tmp_path, capsys):
     again = _json(capsys)
     assert again["computed"] == 0 and again["rows"] == first["rows"]
     assert main(["sweep", str(tmp_path / "t.npz"), "--grid", "n"]) == EXIT_ERROR
+
+
+def test_targets_from_arrays_and_eval_on_data(tmp_path, capsys):
+    target = bounded_target((3, 4, 2), rng=2)
+    np.savez(tmp_path / "arrays.npz", weights_0=target.weights[0], weights_1=target.weights[1])
+    assert main(["build", str(tmp_path / "arrays.npz"), "--option", "n=4", "--out",
+                 str(tmp_path / "k.npz"), "--json"]) == 0
+    assert _json(capsys)["target_fingerprint"] == target.fingerprint()
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (50, 3))
+    y = target.forward(x).argmax(axis=1)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    assert main(["eval", str(tmp_path / "k.npz"), "--samples", "32", "--steps", "0",
+                 "--data", str(tmp_path / "data.npz"), "--json"]) == 0
+    d = _json(capsys)["data"]
+    assert d["n"] == 50 and d["target_accuracy"] == 1.0 and 0.0 <= d["agreement"] <= 1.0
+    assert d["ticket_accuracy"] == d["agreement"]  # labels are the target's own argmax
+    np.savez(tmp_path / "junk.npz", a=np.zeros(3))
+    assert main(["build", str(tmp_path / "junk.npz"), "--out", str(tmp_path / "j.npz")]) \
+        == EXIT_ERROR
+    assert "weights_0" in capsys.readouterr().err
