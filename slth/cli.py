@@ -490,7 +490,13 @@ def _forward(command: str, rest: list[str]) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="slth", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="slth", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Strong lottery tickets, constructed: random subset sums, tickets of saved "
+                    "target networks,\ntheir sampled, adversarial and certified errors, and the "
+                    "numerical theorem checks.",
+        epilog="`slth <command> --help` explains a command, with examples. Errors print one "
+               "line and exit 2.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="median optimal subset-sum error against n")
     demo.add_argument(
