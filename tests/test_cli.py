@@ -155,3 +155,12 @@ def test_targets_from_arrays_and_eval_on_data(tmp_path, capsys):
     assert main(["build", str(tmp_path / "junk.npz"), "--out", str(tmp_path / "j.npz")]) \
         == EXIT_ERROR
     assert "weights_0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["solve"], ["build"], ["eval"], ["sweep"]])
+def test_help_texts_are_plain(command, capsys):
+    assert main([*command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "``" not in text and ":func:" not in text and ":class:" not in text
+    if command:
+        assert command == ["demo"] or "example:" in text
