@@ -14,7 +14,7 @@ from slth.constructions import (
 )
 from slth.errors import ConstructionError, InputError, LimitError, ShapeError
 from slth.evaluate import approximation_error
-from slth.nets import MLP, Conv2d, Dense, Flatten, Network, ReLU
+from slth.nets import MLP, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Network, ReLU
 from slth.nets.base import Residual
 from slth.sources import VirtualNetwork, VirtualSource
 from slth.testing.harness import check_ticket
@@ -222,10 +222,8 @@ def test_bad_inputs_name_the_parameter():
     target = MLP.random([2, 3, 1], rng=0, bias=True)
     with pytest.raises(InputError, match="`target`"):
         burkholz2022.construct("net", rho=4)
-    conv = Network.random([Conv2d(1, 2, 3), ReLU(), Flatten(), Dense(8, 1)], rng=0,
-                          input_shape=(1, 4, 4))
-    with pytest.raises(InputError, match="convolutional targets are not supported"):
-        burkholz2022.construct(conv, rho=4)
+    with pytest.raises(InputError, match="expected ReLU"):
+        burkholz2022.construct(Network.random([Dense(2, 2), Dense(2, 1)], rng=0), rho=4)
     res = Network.random([Dense(2, 2), Residual((Dense(2, 2), ReLU())), Dense(2, 1)], rng=0)
     with pytest.raises(InputError, match="Residual"):
         burkholz2022.construct(res, rho=4)
@@ -280,3 +278,242 @@ def test_certifier_refuses_tickets_without_the_structure():
         burkholz2022.certified_bound(target, pt)
     with pytest.raises(InputError, match="`ticket`"):
         burkholz2022.certified_bound(target, "ticket")
+
+
+# ----------------------------------------------------------------------------- CNN targets
+def _scaled(layers, shape, rng, scale=0.3):
+    t = Network.random(layers, rng=rng, input_shape=shape)
+    return t.arch.with_params({k: np.asarray(v) * scale for k, v in t.params.items()})
+
+
+CNN_TARGETS = [
+    ("conv-pool-overlap-conv-flatten-dense", lambda: _scaled(
+        [Conv2d(1, 2, 3), ReLU(), MaxPool2d(2, stride=1), Conv2d(2, 2, 2), ReLU(), Flatten(),
+         Dense(2, 2)], (1, 5, 5), 0)),
+    ("padded-biased-conv-avgpool-dense", lambda: _scaled(
+        [Conv2d(2, 3, 3, padding=1), ReLU(), MaxPool2d(2), Conv2d(3, 2, 3, padding=1,
+                                                                  bias=False), ReLU(),
+         AvgPool2d(3, stride=1), Flatten(), Dense(2, 2)], (2, 6, 6), 1)),
+    ("strided-conv-conv-output", lambda: _scaled(
+        [Conv2d(1, 2, 3, stride=2, bias=False), ReLU(), Conv2d(2, 2, 2)], (1, 5, 5), 2)),
+    ("wide-padding-no-bias", lambda: _scaled(
+        [Conv2d(1, 2, 2, padding=1, bias=False), ReLU(), Flatten(), Dense(50, 1, bias=False)],
+        (1, 4, 4), 3)),
+]
+
+
+def cnn_ref_errors(target, ticket):
+    """Realised errors of a CNN ticket, recomputed with plain loops from the layout."""
+    rho = ticket.params["rho"]
+    c0 = target.input_shape[0]
+    n_uni, m0 = 2 * rho * c0, 2 * rho * (c0 + 1)
+    W0 = masked(ticket, "layers.0.weight", (m0, c0, 1, 1))
+    b0 = masked(ticket, "layers.0.bias", (m0,))
+    a = [W0[u, u // (2 * rho), 0, 0] for u in range(n_uni)]
+    z = [max(b0[u], 0.0) for u in range(n_uni, m0)]
+    affine = [(k, n, lay) for k, (n, lay) in enumerate(target.layers)
+              if isinstance(lay, (Conv2d, Dense))]
+    shapes = [tuple(target.input_shape)]
+    for _, lay in target.layers:
+        shapes.append(lay.output_shape(shapes[-1]))
+    out = {}
+    prev = None   # ("img", C) or ("vec", n, hw) of the previous stage's output
+    for l, (k, name, lay) in enumerate(affine):
+        W = target.params[f"layers.{name}.weight"]
+        b = target.params.get(f"layers.{name}.bias")
+        spec = ticket.source.param_specs()[f"layers.{k + 2}.weight"]
+        M = masked(ticket, f"layers.{k + 2}.weight", spec)
+        last = l == len(affine) - 1
+        per = 1 if last else rho
+        conv = isinstance(lay, Conv2d)
+        kh, kw = lay.kernel_size if conv else (1, 1)
+        ph, pw = lay.padding if conv else (0, 0)
+        n_out = W.shape[0]
+        # columns of input copy s of target input feature q, and of constant t
+        if l == 0:
+            cin = c0
+        elif prev[0] == "img":
+            cin = prev[1]
+        if not conv:
+            if prev[0] == "img":   # after Flatten
+                C, hw = prev[1], prev[2]
+
+                def copy_col(q, s, C=C, hw=hw):
+                    return (rho * (q // hw) + s) * hw + q % hw
+
+                def const_col(t, C=C, hw=hw):
+                    return (rho * C + t) * hw
+            else:
+                d = prev[1]
+
+                def copy_col(q, s):
+                    return rho * q + s
+
+                def const_col(t, d=d):
+                    return rho * d + t
+        Mf = M.reshape(M.shape[0], -1) if not conv else M
+        we = np.zeros(W.shape)
+        be = np.zeros(n_out)
+        n_c = 2 * rho if l == 0 else rho
+        can_const = not (conv and (2 * ph > kh - 1 or 2 * pw > kw - 1))
+        for r in range(n_out * per):
+            i = r // per
+            for idx in np.ndindex(*W.shape[1:]):
+                if l == 0:
+                    j, u, v = idx
+                    P = N = 0.0
+                    for unit in range(2 * rho * j, 2 * rho * (j + 1)):
+                        if M[r, unit, u, v] != 0:
+                            if a[unit] > 0:
+                                P += M[r, unit, u, v] * a[unit]
+                            elif a[unit] < 0:
+                                N += M[r, unit, u, v] * a[unit]
+                    e = max(abs(P - W[(i, *idx)]), abs(N - W[(i, *idx)]))
+                else:
+                    S = 0.0
+                    for s in range(rho):
+                        if conv:
+                            val = M[r, rho * idx[0] + s, idx[1], idx[2]]
+                        else:
+                            val = Mf[r, copy_col(idx[0], s)]
+                        S += val
+                    e = abs(S - W[(i, *idx)])
+                we[(i, *idx)] = max(we[(i, *idx)], e)
+            if b is not None:
+                B = 0.0
+                for t in range(n_c):
+                    col = (n_uni + t if l == 0 else rho * cin + t) if conv else const_col(t)
+                    val = M[r, col, ph, pw] if conv else Mf[r, col]
+                    B += val * z[t]
+                be[i] = max(be[i], abs(B - b[i]))
+        out[f"layers.{name}.weight"] = we
+        if b is not None:
+            out[f"layers.{name}.bias"] = be
+        if not last:
+            znew = []
+            for t in range(rho):
+                s_ = 0.0
+                if can_const:
+                    for t2 in range(n_c):
+                        col = ((n_uni + t2 if l == 0 else rho * cin + t2) if conv
+                               else const_col(t2))
+                        val = M[n_out * rho + t, col, ph, pw] if conv else Mf[n_out * rho + t,
+                                                                               col]
+                        s_ += val * z[t2]
+                znew.append(max(s_, 0.0))
+            z = znew
+        # the layout after this stage and its parameter-free layers
+        nxt = affine[l + 1][0] if not last else len(target.layers)
+        prev = ("img", n_out) if conv else ("vec", n_out)
+        for kk in range(k + 1, nxt):
+            if isinstance(target.layers[kk][1], Flatten) and prev[0] == "img":
+                C, H, Wd = shapes[kk]
+                prev = ("img", C, H * Wd)
+    return out
+
+
+@pytest.mark.parametrize("make", [m for _, m in CNN_TARGETS], ids=[n for n, _ in CNN_TARGETS])
+def test_cnn_check_ticket_depth_and_recorded_errors(make):
+    target = make()
+    ticket = burkholz2022.construct(target, rho=6, rng=5)
+    check_ticket(target, ticket, rebuilt=burkholz2022.construct(target, rho=6, rng=5),
+                 errors=cnn_ref_errors)
+    n_affine = sum(isinstance(lay, (Conv2d, Dense)) for _, lay in target.layers)
+    src_affine = [lay for _, lay in ticket.source.layers if isinstance(lay, (Conv2d, Dense))]
+    assert len(src_affine) == n_affine + 1
+    assert ticket.source.arch == burkholz2022.source_architecture(target, 6)
+    assert ticket.params["widths"] == list(burkholz2022.source_widths(target, 6))
+    ref = cnn_ref_errors(target, ticket)
+    assert set(ref) == set(ticket.errors) == set(target.params)
+    for name, e in ref.items():
+        np.testing.assert_allclose(ticket.errors[name], e, rtol=1e-12, atol=1e-15)
+    # certified >= adversarial, on the ticket and on a fuzzed copy
+    rng = np.random.default_rng(0)
+    kept = {n: idx[rng.random(idx.size) < 0.8] for n, idx in ticket.kept.items()}
+    fuzzed = Ticket.from_kept(ticket.source, kept, construction=burkholz2022.NAME,
+                              params=dict(ticket.params), layer_map=ticket.layer_map,
+                              target_fingerprint=target.fingerprint())
+    for t in (ticket, fuzzed):
+        cert = burkholz2022.certified_bound(target, t)
+        rep = approximation_error(target, t, certify=False, rng=1, n_samples=128,
+                                  adversarial_steps=20, restarts=2)
+        assert np.isfinite(cert) and rep.adversarial <= cert, (rep.adversarial, cert)
+
+
+def test_cnn_kept_values_are_the_source_bits_dense_and_virtual():
+    target = CNN_TARGETS[0][1]()
+    dense = burkholz2022.construct(target, rho=5, rng=9)
+    virt = burkholz2022.construct(target, rho=5, rng=9, virtual=True)
+    assert isinstance(virt.source, VirtualNetwork) and not dense.is_virtual
+    vs = VirtualSource(dict(dense.source.param_specs()), "uniform[-1,1]", 9)
+    for name in dense.source.param_specs():
+        i1, v1 = dense.kept_entries(name)
+        i2, v2 = virt.kept_entries(name)
+        assert np.array_equal(i1, i2)
+        assert v1.tobytes() == v2.tobytes() == vs.entries(name, i1).tobytes()
+        assert v1.tobytes() == dense.source.params[name].reshape(-1)[i1].tobytes()
+    for name in dense.errors:
+        assert dense.errors[name].tobytes() == virt.errors[name].tobytes()
+    check_ticket(target, virt, rebuilt=burkholz2022.construct(target, rho=5, rng=9,
+                                                              virtual=True),
+                 errors=cnn_ref_errors)
+    again = burkholz2022.construct(target, source=virt.source)
+    assert again.source is virt.source and again.params["rho"] == 5
+    for name in dense.kept:
+        assert np.array_equal(again.kept[name], dense.kept[name])
+
+
+def test_cnn_certified_bound_falls_as_rho_grows():
+    target = CNN_TARGETS[2][1]()
+    certs = [burkholz2022.certified_bound(target, burkholz2022.construct(target, rho=rho,
+                                                                         rng=1))
+             for rho in (8, 20)]
+    assert certs[1] < certs[0] / 10
+
+
+def test_cnn_eps_mode_and_refusals():
+    target = CNN_TARGETS[2][1]()
+    tk = burkholz2022.construct(target, weight_eps=0.05, rho=12, rng=0, on_failure="report")
+    assert tk.params["mode"] == "eps" and tk.params["weight_tolerance"] == 0.05
+    assert burkholz2022.weight_tolerance(target, 0.1) > 0
+    assert burkholz2022.theorem_rho(target, 0.1) >= 1
+    with pytest.raises(InputError, match=r"'0'.*padding \(1, 1\).*zeroed at border pixels"):
+        burkholz2022.construct(Network.random([Conv2d(1, 2, 2, padding=1), ReLU(), Flatten(),
+                                               Dense(50, 1)], rng=0, input_shape=(1, 4, 4)),
+                               rho=4)
+    with pytest.raises(InputError, match=r"'2'.*earlier Conv2d has padding"):
+        burkholz2022.construct(Network.random([Conv2d(1, 2, 2, padding=1, bias=False), ReLU(),
+                                               Conv2d(2, 1, 2)], rng=0, input_shape=(1, 4, 4)),
+                               rho=4)
+    with pytest.raises(InputError, match="exactly one ReLU"):
+        burkholz2022.construct(Network.random([Conv2d(1, 2, 3), Conv2d(2, 1, 1)], rng=0,
+                                              input_shape=(1, 4, 4)), rho=4)
+    with pytest.raises(InputError, match="must end with a Conv2d or Dense"):
+        burkholz2022.construct(Network.random([Conv2d(1, 2, 3), ReLU()], rng=0,
+                                              input_shape=(1, 4, 4)), rho=4)
+    with pytest.raises(InputError, match="must start with a Conv2d"):
+        burkholz2022.construct(Network.random([MaxPool2d(2), Conv2d(1, 2, 1)], rng=0,
+                                              input_shape=(1, 4, 4)), rho=4)
+    with pytest.raises(ShapeError, match="convolutional layout"):
+        other = burkholz2022.construct(CNN_TARGETS[0][1](), rho=4, rng=0)
+        burkholz2022.construct(target, rho=4, source=other.source)
+
+
+def test_cnn_certifier_refuses_tickets_without_the_structure():
+    target = CNN_TARGETS[0][1]()
+    ticket = burkholz2022.construct(target, rho=4, rng=0)
+    spec = ticket.source.param_specs()["layers.2.weight"]   # (rho (2 + 1), 2 rho (1 + 1), 3, 3)
+    kept = dict(ticket.kept)
+    # constant channel 0 of layer 1 (row 2 rho) reading univariate channel 0 at tap (0, 0)
+    flat = int(np.ravel_multi_index((2 * 4, 0, 0, 0), spec))
+    kept["layers.2.weight"] = np.union1d(kept["layers.2.weight"], [flat])
+    with pytest.raises(InputError, match=r"layers.2.weight\[8, 0, 0, 0\].*constant channel"):
+        burkholz2022.certified_bound(target, Ticket.from_kept(ticket.source, kept,
+                                                              construction=burkholz2022.NAME))
+    # an output copy reading a constant channel off the bias tap
+    kept = dict(ticket.kept)
+    flat = int(np.ravel_multi_index((0, 8, 1, 1), spec))
+    kept["layers.2.weight"] = np.union1d(kept["layers.2.weight"], [flat])
+    with pytest.raises(InputError, match=r"layers.2.weight\[0, 8, 1, 1\].*output copy"):
+        burkholz2022.certified_bound(target, Ticket.from_kept(ticket.source, kept,
+                                                              construction=burkholz2022.NAME))

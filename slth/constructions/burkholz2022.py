@@ -17,9 +17,12 @@ and the paper's width constant could not be read (only abstracts are stored):
 the width bound below (:func:`theorem_rho`) is slth's, with its constant
 stated, not the paper's.
 
-Only ReLU MLP targets (a :class:`~slth.nets.base.Network` of ``Dense, ReLU, ...,
-Dense`` layers, an :class:`~slth.nets.MLP` included) are supported here;
-convolutional and residual targets are refused with an
+Supported targets: ReLU MLPs (a :class:`~slth.nets.base.Network` of ``Dense,
+ReLU, ..., Dense`` layers, an :class:`~slth.nets.MLP` included) and sequential
+ReLU CNNs (section "Convolutional targets" below: ``Conv2d`` first, then
+``Conv2d``/``Dense`` layers with exactly one ``ReLU`` between consecutive ones,
+``MaxPool2d``/``AvgPool2d``/``Flatten`` anywhere between them, ending with a
+``Conv2d`` or ``Dense``). Residual targets are refused with an
 :class:`~slth.errors.InputError` (not implemented yet).
 
 The construction
@@ -67,6 +70,43 @@ reported as failures). Kept entries: every chosen edge, the first-layer
 weight of every unit some instance chose, the bias of every constant unit
 some instance chose.
 
+Convolutional targets
+---------------------
+The same construction with channels in the role of neurons (the public code's
+scheme, RelationalML/LT-existence). Target convolutions ``K_l`` of shape
+``(c_l, c_{l-1}, kh, kw)``, input ``(c_0, H, W)``. The source:
+
+* layer ``"0"``: ``Conv2d(c_0, 2 rho (c_0 + 1), 1)`` with bias, the univariate
+  layer: channel ``2 rho j + k`` reads only input channel ``j`` (a 1x1 weight
+  ``a``); the last ``2 rho`` channels are constant channels (bias ``c > 0``,
+  constant over the pixels); then ReLU;
+* target layer ``l`` (a Conv2d): ``Conv2d(rho (c_{l-1} + 1), rho (c_l + 1),
+  kernel, stride, padding, bias=False)`` (the target's kernel size, stride and
+  padding; first layer ``2 rho (c_0 + 1)`` inputs; the last layer has ``c_L``
+  outputs): for output copy ``(i, s)`` and every kernel entry ``K[i, j, u, v]``
+  one instance over the ``rho`` edges from the copies of channel ``j`` AT TAP
+  ``(u, v)`` (in layer 1 two, over the sign parts of channel j's univariate
+  channels at that tap, candidates ``v a``); the bias ``b[i]`` and the constant
+  channels of layer l over the edges from the constant channels at the single
+  tap ``(ph, pw)`` (the padding), candidates ``v z``. At output pixel ``o`` that
+  tap reads input pixel ``o * stride`` (no padding offset), inside the input
+  whenever ``2 p <= k - 1`` in both dimensions, so the constant channels are
+  constant at every output pixel, border included, and the biases are exact.
+  With ``2 p > k - 1`` (e.g. ``kernel_size=2, padding=1``) a tap at a border
+  pixel reads the zero padding: such a layer may be used only without a bias
+  and with no biased layer after it (InputError otherwise, naming the layer);
+  the constant channels from there on are left unpruned (empty) and their
+  instances are not solved;
+* a target Dense layer: ``Dense(n_src, rho (d + 1) or d_L, bias=False)`` as
+  for MLPs, its input copies read where they are: after ``Flatten`` of a
+  source image of ``rho (C + 1)`` channels and ``HW`` pixels, copy ``s`` of
+  the target's flattened input ``c HW + p`` is source input ``(rho c + s) HW +
+  p`` and constant ``t`` is read at pixel 0, ``(rho C + t) HW``;
+* ReLU, MaxPool2d, AvgPool2d and Flatten are copied into the source as they are
+  (each acts per channel, so copies stay copies and constant channels stay
+  constant: the pools have no padding). Source layer ``k + 2`` is target
+  layer ``k`` (``layer_map`` as for MLPs).
+
 The certificate (:func:`certified_bound`)
 -----------------------------------------
 Nothing the ticket records is trusted: the layout is read from the source's
@@ -105,6 +145,29 @@ recursion is rounded up, and the float64 forward errors of target and ticket
 (chain bound ``phi_l <= L_l phi_{l-1} + gamma_{k+2} (|||M_l|||_2 (rho_{l-1} +
 phi_{l-1}) + ||b_l||)`` over their dense masked matrices) are added, so the
 number also bounds the errors slth evaluates in float64.
+
+Convolutional targets: ``y^l``, ``H^l`` and ``e^l`` are fields over channels
+and pixels. For output copy ``(i, s)`` at pixel ``o`` the pre-activation
+error is at most ``sum_{j,u,v} Delta[i,j,u,v] |y_{j, o + (u,v)}| + betabar_i +
+sum_{j,u,v} Abar[i,j,u,v] e_{j, o + (u,v)}`` (padded positions contribute 0 on
+both sides; in layer 1 the sign-split argument per tap), i.e. convolutions
+with the nonnegative kernels ``Delta``, ``Abar`` of ``|y|`` and ``e`` plus a
+constant field. A zero-padded strided convolution with kernel ``K`` is ``S
+sum_{u,v} T_{u,v} (x) K[:, :, u, v]`` with ``T_{u,v}`` a partial shift (norm
+<= 1, zero padding only drops entries) and ``S`` the stride's subsampling (a
+coordinate projection), so its l2 norm is at most ``sum_{u,v} ||K[:, :, u,
+v]||_2`` (``_op_upper``); the constant field has norm ``||betabar||_2
+sqrt(P_l)`` over ``P_l`` output pixels. ReLU and Flatten are 1-Lipschitz and
+keep the entrywise worst-copy bound. MaxPool: ``|max_w H - max_w y| <= max_w
+|H - y| <= max_w e``, and a pixel lies in at most ``m = ceil(kh / sh) ceil(kw
+/ sw)`` windows, so ``||maxpool(e)||_2 <= sqrt(m) ||e||_2`` (factor 1 when
+kernel <= stride); likewise ``||maxpool(y)|| <= sqrt(m) ||y||`` for the radius.
+AvgPool: ``|avg H - avg y| <= avg e`` and, by Cauchy-Schwarz,
+``||avg(e)||^2 <= (m / (kh kw)) ||e||^2 <= ||e||^2``. With these operator
+bounds the recursion is the MLP one; the float64 chain bound uses the same
+convolution norms of ``|K|`` (``k`` = fan-in ``c kh kw`` + 1 terms per output),
+the bias norm ``||b|| sqrt(P_l)``, the factor ``sqrt(m)`` for MaxPool (exact in
+float64) and ``gamma_{kh kw + 2}`` for AvgPool's sums.
 """
 
 from __future__ import annotations
@@ -123,6 +186,7 @@ from .._rng import RNGLike, as_generator
 from ..certify import _U, _gamma, _up, check_fingerprint, check_radius, norm_upper
 from ..errors import InputError, LimitError, ShapeError, format_value
 from ..nets.base import Architecture, Network, Residual
+from ..nets.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from ..nets.layers import Dense, ReLU
 from ..sources import DenseSource, VirtualNetwork, VirtualSource
 from ..subset_sum import EXACT_MAX_N, solve_batch
@@ -177,8 +241,9 @@ def _mlp_layers(target: Any) -> list[tuple[np.ndarray, np.ndarray | None]]:
                              "supported yet)")
         if not isinstance(layer, want):
             raise InputError(f"`target` must alternate Dense and ReLU layers, starting and "
-                             f"ending with Dense (convolutional targets are not supported "
-                             f"yet); layer {name!r} is {layer!r}, expected {want.__name__}")
+                             f"ending with Dense (or, for a convolutional target, start "
+                             f"with Conv2d: see the module docstring); layer {name!r} is "
+                             f"{layer!r}, expected {want.__name__}")
     if len(layers) % 2 == 0:
         raise InputError(f"`target` must end with a Dense layer; its last layer is "
                          f"{layers[-1][1]!r}")
@@ -206,10 +271,13 @@ def _dims(target: Network) -> tuple[int, ...]:
 def source_widths(target: Network, rho: int) -> tuple[int, ...]:
     """Widths of the source: ``(d_0, 2 rho (d_0 + 1), rho (d_1 + 1), ..., rho (d_{L-1} + 1), d_L)``.
 
+    For a CNN target the channel (or, for Dense layers, unit) counts: ``(c_0,
+    2 rho (c_0 + 1), rho (c_1 + 1), ..., c_L)``.
+
     Parameters
     ----------
     target : Network
-        Dense/ReLU target.
+        Dense/ReLU target or supported CNN target.
     rho : int
         Copies and candidates per instance, >= 1.
 
@@ -217,6 +285,8 @@ def source_widths(target: Network, rho: int) -> tuple[int, ...]:
     -------
     tuple of int
     """
+    if _is_cnn(target):
+        return _Plan(target, _validate.integer("rho", rho, low=1)).widths()
     d = _dims(target)
     rho = _validate.integer("rho", rho, low=1)
     L = len(d) - 1
@@ -237,6 +307,8 @@ def source_architecture(target: Network, rho: int) -> Architecture:
         Layers named ``"0"``, ``"1"``, ...: parameters ``"layers.0.weight"``,
         ``"layers.0.bias"``, ``"layers.2.weight"``, ..., ``"layers.<2L>.weight"``.
     """
+    if _is_cnn(target):
+        return _Plan(target, _validate.integer("rho", rho, low=1)).arch
     w = source_widths(target, rho)
     layers: list[Any] = []
     for k in range(len(w) - 1):
@@ -250,9 +322,11 @@ def weight_tolerance(target: Network, eps: float) -> float:
     """Per-instance tolerance for accuracy ``eps``: ``eps / (2 L max_l d_l (d_{l-1} + 1))``.
 
     The analogue of Pensia et al.'s ``eps / (2 l d_in d_out)`` (the bias counted as
-    one more input). It is not a proof that the ticket meets ``eps``: the worst-copy
-    error is amplified by the absolute subset sums (module docstring), which are
-    known only after solving; :func:`certified_bound` measures the result.
+    one more input; for a CNN target ``d_l`` is the channel count and ``d_{l-1} + 1``
+    the fan-in ``c_{l-1} kh kw`` plus one). It is not a proof that the ticket meets
+    ``eps``: the worst-copy error is amplified by the absolute subset sums (module
+    docstring), which are known only after solving; :func:`certified_bound`
+    measures the result.
 
     Parameters
     ----------
@@ -264,10 +338,15 @@ def weight_tolerance(target: Network, eps: float) -> float:
     -------
     float
     """
-    d = _dims(target)
     eps_f = check_eps(eps, allow_none=False)
-    L = len(d) - 1
-    D = max(d[l] * (d[l - 1] + 1) for l in range(1, L + 1))
+    if _is_cnn(target):
+        fans = _cnn_fans(target)
+        L = len(fans)
+        D = max(o * (i + 1) for o, i in fans)
+    else:
+        d = _dims(target)
+        L = len(d) - 1
+        D = max(d[l] * (d[l - 1] + 1) for l in range(1, L + 1))
     return float(eps_f) / (2.0 * L * D)  # type: ignore[operator]
 
 
@@ -294,7 +373,8 @@ def theorem_rho(target: Network, eps: float, delta: float = 0.1, *,
     tau = weight_tolerance(target, eps)
     delta_f = check_delta(delta)
     C_f = _validate.positive("C", C)
-    P = target.n_params + len(_dims(target)) - 1
+    depth = len(_cnn_fans(target)) if _is_cnn(target) else len(_dims(target)) - 1
+    P = target.n_params + depth
     return math.ceil(C_f * math.log(2.0 / min(tau, delta_f / P)) - 1e-9)  # type: ignore
 
 
@@ -476,8 +556,15 @@ def construct(
     ----------
     target : Network
         A ReLU MLP: ``Dense, ReLU, ..., ReLU, Dense`` (biases optional per
-        layer; an :class:`slth.nets.MLP` is one). Convolutional and residual
-        targets raise :class:`InputError` (not supported yet).
+        layer; an :class:`slth.nets.MLP` is one), or a sequential ReLU CNN
+        (module docstring, "Convolutional targets"): ``Conv2d`` first, then
+        ``Conv2d``/``Dense`` layers with exactly one ``ReLU`` between
+        consecutive ones and ``MaxPool2d``/``AvgPool2d``/``Flatten`` anywhere
+        between them, ending with a ``Conv2d`` or ``Dense`` (e.g. ``Conv2d,
+        ReLU, MaxPool2d, Conv2d, ReLU, Flatten, Dense``). Any stride and
+        padding; a biased Conv2d needs ``padding <= (kernel_size - 1) // 2``
+        in it and in every Conv2d before it. Residual targets raise
+        :class:`InputError` (not supported yet).
     rho : int, optional
         Copies per target neuron and candidates per subset-sum instance (module
         docstring). Default: :func:`theorem_rho` from ``eps`` and ``delta``, or
@@ -519,7 +606,9 @@ def construct(
     Returns
     -------
     Ticket
-        Over the source (dense or virtual); ``layer_map`` ``{"layers.0":
+        Over the source (dense or virtual; for a CNN target the source of
+        :func:`source_architecture`, with ``errors`` of the target's kernel
+        shapes and params also ``constant_rows_solved``); ``layer_map`` ``{"layers.0":
         ("layers.0", "layers.2"), "layers.<2l>": ("layers.<2l+2>",), ReLUs
         alike}``; ``errors`` per target parameter: the realised worst
         ``|sum - W|`` over the output copies (and the two sign parts in layer
@@ -530,7 +619,9 @@ def construct(
     Raises
     ------
     InputError
-        A target that is not a Dense/ReLU MLP, bad ``rho``/``eps``/``delta``/
+        A target that is neither a Dense/ReLU MLP nor a supported CNN (a biased
+        Conv2d after or with padding > (kernel_size - 1) // 2, not one ReLU
+        between affine layers, ...), bad ``rho``/``eps``/``delta``/
         ``weight_eps``/``on_failure``/``rng``, or no width given.
     ShapeError
         A ``source`` of another layout.
@@ -539,6 +630,10 @@ def construct(
     ConstructionError
         ``on_failure="raise"`` and some instance missed its tolerance.
     """
+    if _is_cnn(target):
+        return _construct_cnn(target, rho=rho, eps=eps, delta=delta, weight_eps=weight_eps,
+                              rng=rng, source=source, virtual=virtual, on_failure=on_failure,
+                              C=C, chunk_bytes=chunk_bytes, timings=timings)
     t_start = time.perf_counter()
     layers = _mlp_layers(target)
     names = _target_names(target)
@@ -720,7 +815,7 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
     Parameters
     ----------
     target : Network
-        The Dense/ReLU target f.
+        The Dense/ReLU target f, or a supported CNN target (module docstring).
     ticket : Ticket
         A burkholz2022 ticket g (its source of the layout; dense or virtual).
     radius : float, default 1.0
@@ -741,7 +836,8 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
     ShapeError
         A source whose widths are not the layout's for the target.
     """
-    layers = _mlp_layers(target)
+    cnn = _is_cnn(target)
+    layers = [] if cnn else _mlp_layers(target)
     if not isinstance(ticket, Ticket):
         raise InputError(f"`ticket` must be a slth.Ticket; received {format_value(ticket)} of "
                          f"type {type(ticket).__name__}")
@@ -749,6 +845,8 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
     _validate.boolean("check_target", check_target)
     if check_target:
         check_fingerprint(target, ticket)
+    if cnn:
+        return _certified_cnn(target, ticket, R)
     rho = _infer_rho(target, ticket.source)
     arch = source_architecture(target, rho)
     _check_source(ticket.source, arch, rho)
@@ -838,3 +936,559 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
     phi_f = _chain_rounding(tmats, tb, R)
     phi_g = _chain_rounding(mats, biases, R)
     return _up((e + phi_f + phi_g) * (1.0 + _gamma(d[L] + 2)), 4)
+
+
+# ----------------------------------------------------------------------------- CNN targets
+_PARAM_FREE = (ReLU, MaxPool2d, AvgPool2d, Flatten)
+
+
+def _is_cnn(target: Any) -> bool:
+    """A Network whose top-level layers include a Conv2d (the CNN path)."""
+    return isinstance(target, Network) and any(isinstance(lay, Conv2d)
+                                               for _, lay in target.layers)
+
+
+class _Stage:
+    """One target affine layer (Conv2d or Dense) and the parameter-free layers after it."""
+
+    def __init__(self, index: int, name: str, layer: Any, W: np.ndarray,
+                 b: np.ndarray | None, in_shape: tuple[int, ...],
+                 out_shape: tuple[int, ...]) -> None:
+        self.index = index
+        self.name = name
+        self.layer = layer
+        self.W = W
+        self.b = b
+        self.in_shape = in_shape
+        self.out_shape = out_shape
+        self.after: list[tuple[int, str, Any, tuple[int, ...]]] = []  # (k, name, layer, out)
+        self.conv = isinstance(layer, Conv2d)
+        # kernel tap of the bias / constant instances: (ph, pw) stays inside the input
+        # at every output pixel iff 2 p <= k - 1 in both dimensions (module docstring)
+        if self.conv:
+            (kh, kw), (ph, pw) = layer.kernel_size, layer.padding
+            self.kernel = (kh, kw)
+            self.tap = (ph, pw)
+            self.const_safe = 2 * ph <= kh - 1 and 2 * pw <= kw - 1
+        else:
+            self.kernel = (1, 1)
+            self.tap = (0, 0)
+            self.const_safe = True
+
+    @property
+    def fan_in(self) -> int:
+        return int(self.W[0].size)
+
+    @property
+    def n_out(self) -> int:
+        return int(self.W.shape[0])
+
+    @property
+    def n_pixels(self) -> int:
+        return int(math.prod(self.out_shape[1:])) if self.conv else 1
+
+
+def _cnn_stages(target: Network) -> list[_Stage]:
+    """The affine stages of a CNN target; InputError for what this construction cannot do."""
+    shape = tuple(int(s) for s in target.input_shape)  # type: ignore[union-attr]
+    stages: list[_Stage] = []
+    for k, (name, layer) in enumerate(target.layers):
+        if isinstance(layer, Residual):
+            raise InputError(f"`target` layer {name!r} is a Residual block: burkholz2022 "
+                             "builds tickets for sequential ReLU MLPs and CNNs only (residual "
+                             "targets are not supported yet)")
+        if isinstance(layer, (Conv2d, Dense)):
+            if not stages and not isinstance(layer, Conv2d):
+                raise InputError(f"`target` layer {name!r} is {layer!r}: a convolutional "
+                                 "target must start with a Conv2d layer")
+            if stages:
+                n_relu = sum(isinstance(a[2], ReLU) for a in stages[-1].after)
+                if n_relu != 1:
+                    raise InputError(
+                        f"`target` must have exactly one ReLU between consecutive Conv2d/"
+                        f"Dense layers (pooling and Flatten may sit beside it); before layer "
+                        f"{name!r} ({layer!r}) there are {n_relu}")
+            w = np.asarray(target.params[f"layers.{name}.weight"], dtype=np.float64)
+            b = target.params.get(f"layers.{name}.bias") if layer.bias else None
+            out = tuple(int(s) for s in layer.output_shape(shape))
+            stages.append(_Stage(k, name, layer, w,
+                                 None if b is None else np.asarray(b, dtype=np.float64),
+                                 shape, out))
+            shape = out
+        elif isinstance(layer, _PARAM_FREE):
+            if not stages:
+                raise InputError(f"`target` layer {name!r} is {layer!r}: a convolutional "
+                                 "target must start with a Conv2d layer")
+            shape = tuple(int(s) for s in layer.output_shape(shape))
+            stages[-1].after.append((k, name, layer, shape))
+        else:
+            raise InputError(f"`target` layer {name!r} is {layer!r}: burkholz2022 supports "
+                             "Conv2d, Dense, ReLU, MaxPool2d, AvgPool2d and Flatten layers")
+    if stages[-1].after:
+        k, name, layer, _ = stages[-1].after[-1]
+        raise InputError(f"`target` must end with a Conv2d or Dense layer; its last layer "
+                         f"{name!r} is {layer!r}")
+    # biases read the constant channels: they must be constant at every pixel
+    ok = True  # the constants of the previous source layer are exact everywhere
+    for st in stages:
+        if st.b is not None and not (ok and st.const_safe):
+            if not st.const_safe:
+                why = (f"its padding {st.layer.padding} exceeds (kernel_size - 1) // 2 for "
+                       f"kernel_size {st.kernel}")
+            else:
+                why = "an earlier Conv2d has padding > (kernel_size - 1) // 2"
+            raise InputError(
+                f"`target` layer {st.name!r} ({st.layer!r}) has a bias, but {why}: the "
+                "source's constant channels (which carry the biases) would be zeroed at "
+                "border pixels by the padding, so the bias would be wrong there; use "
+                "padding <= (kernel_size - 1) // 2 in every Conv2d up to this layer, or no "
+                "bias")
+        ok = ok and st.const_safe
+    return stages
+
+
+class _Plan:
+    """The source layout of a CNN target for one rho (module docstring)."""
+
+    def __init__(self, target: Network, rho: int) -> None:
+        st = _cnn_stages(target)
+        self.stages = st
+        self.rho = rho
+        L = len(st)
+        self.L = L
+        c0 = int(target.input_shape[0])  # type: ignore[index]
+        self.c0 = c0
+        self.m0 = 2 * rho * (c0 + 1)
+        self.n_uni = 2 * rho * c0
+        layers: list[tuple[str, Any]] = [
+            ("0", Conv2d(c0, self.m0, 1, bias=True)), ("1", ReLU())]
+        # per stage: source in size, rows, neuron rows, per, copy offsets, const offsets
+        self.rows: list[int] = []
+        self.neuron_rows: list[int] = []
+        self.per: list[int] = []
+        self.row_size: list[int] = []
+        self.copy_off: list[np.ndarray] = []   # (fan_in, n) within-row offsets of the copies
+        self.const_off: list[np.ndarray | None] = []  # (n,) offsets of the constant inputs
+        self.const_ok: list[bool] = []          # constant rows of this stage are solved
+        ok = True
+        layout: Any = None   # ("img", C) or ("vec", copy_idx (n, rho), const_idx, n_src)
+        for l, s in enumerate(st):
+            last = l == L - 1
+            kh, kw = s.kernel
+            taps = kh * kw
+            ok = ok and s.const_safe
+            if l == 0:
+                n_in_src, per_in, n_c = self.m0, 2 * rho, c0
+                base = np.arange(n_c)[:, None] * per_in + np.arange(per_in)
+                cbase = self.n_uni + np.arange(2 * rho)
+            elif layout[0] == "img":
+                n_c = layout[1]
+                n_in_src = rho * (n_c + 1)
+                base = np.arange(n_c)[:, None] * rho + np.arange(rho)
+                cbase = rho * n_c + np.arange(rho)
+            else:
+                base, cbase, n_in_src = layout[1], layout[2], layout[3]
+            if s.conv:
+                tap = np.arange(taps)
+                # offset of (channel ch, tap (u, v)) in a row of (I, kh, kw): ch * taps + tap
+                off = (base[:, None, :] * taps + tap[None, :, None]).reshape(-1, base.shape[1])
+                coff = cbase * taps + (s.tap[0] * kw + s.tap[1]) if ok else None
+                row = n_in_src * taps
+            else:
+                off, coff, row = base, cbase if ok else None, n_in_src
+            n_neuron = s.n_out if last else rho * s.n_out
+            n_rows = s.n_out if last else rho * (s.n_out + 1)
+            self.rows.append(n_rows)
+            self.neuron_rows.append(n_neuron)
+            self.per.append(1 if last else rho)
+            self.row_size.append(row)
+            self.copy_off.append(off.astype(np.int64))
+            self.const_off.append(None if coff is None else np.asarray(coff, dtype=np.int64))
+            self.const_ok.append(ok and not last)
+            if s.conv:
+                layers.append((str(s.index + 2), Conv2d(n_in_src, n_rows, s.kernel,
+                                                        stride=s.layer.stride,
+                                                        padding=s.layer.padding, bias=False)))
+                layout = ("img", s.n_out)
+            else:
+                layers.append((str(s.index + 2), Dense(n_in_src, n_rows, bias=False)))
+                d = s.n_out
+                layout = ("vec", np.arange(d)[:, None] * rho + np.arange(rho),
+                          rho * d + np.arange(rho), rho * (d + 1))
+            for k, _name, lay, shape in s.after:
+                layers.append((str(k + 2), lay))
+                if isinstance(lay, Flatten) and layout[0] == "img":
+                    C = layout[1]
+                    hw = int(math.prod(shape)) // C
+                    ch = np.arange(C)[:, None] * rho + np.arange(rho)       # (C, rho)
+                    idx = (ch[:, None, :] * hw + np.arange(hw)[None, :, None]).reshape(-1, rho)
+                    layout = ("vec", idx, (rho * C + np.arange(rho)) * hw, rho * (C + 1) * hw)
+        self.arch = Architecture(tuple(layers), input_shape=tuple(target.input_shape))
+
+    def widths(self) -> tuple[int, ...]:
+        return (self.c0, self.m0, *self.rows)
+
+
+def _cnn_infer_rho(target: Network, source: Any) -> int:
+    c0 = int(target.input_shape[0])  # type: ignore[index]
+    if not isinstance(source, (Network, VirtualNetwork)):
+        raise InputError(f"`source` must be a slth.nets.Network or slth.sources.VirtualNetwork; "
+                         f"received {format_value(source)} of type {type(source).__name__}")
+    shape = source.param_specs().get("layers.0.weight")
+    if shape is None or shape[0] % (2 * (c0 + 1)) or shape[0] == 0:
+        raise ShapeError(f"`source` must have a first (1x1 convolution) layer of 2 rho (c_0 + "
+                         f"1) = 2 rho * {c0 + 1} channels; its layers.0.weight has shape {shape}")
+    return int(shape[0]) // (2 * (c0 + 1))
+
+
+def _cnn_check_source(source: Any, arch: Architecture, rho: int) -> Any:
+    if not isinstance(source, (Network, VirtualNetwork)):
+        raise InputError(f"`source` must be a slth.nets.Network or slth.sources.VirtualNetwork; "
+                         f"received {format_value(source)} of type {type(source).__name__}")
+    want = dict(arch.param_specs())
+    got = dict(source.param_specs())
+    if want != got or source.arch != arch:
+        diff = [f"{n}: expected {want.get(n)}, received {got.get(n)}"
+                for n in sorted(set(want) | set(got)) if want.get(n) != got.get(n)]
+        what = "; ".join(diff[:6]) if diff else "the layer types, fields or names differ"
+        raise ShapeError(f"`source` must have the burkholz2022 convolutional layout for "
+                         f"rho={rho} (source_architecture(target, {rho})); {what}")
+    return source
+
+
+def _pool_factor(layer: Any) -> float:
+    """l2 Lipschitz factor of a parameter-free layer (module docstring)."""
+    if isinstance(layer, MaxPool2d):
+        (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
+        return math.sqrt(math.ceil(kh / sh) * math.ceil(kw / sw))
+    return 1.0  # ReLU, Flatten, AvgPool2d
+
+
+def _op_upper(K: np.ndarray) -> float:
+    """Upper bound on the l2 operator norm of a zero-padded, strided convolution (or Dense)."""
+    if K.ndim == 2:
+        return norm_upper(K)
+    kh, kw = K.shape[2:]
+    total = 0.0
+    for u in range(kh):
+        for v in range(kw):
+            total += norm_upper(np.ascontiguousarray(K[:, :, u, v]))
+    return _up(total, kh * kw)
+
+
+def _cnn_fans(target: Network) -> list[tuple[int, int]]:
+    return [(s.n_out, s.fan_in) for s in _cnn_stages(target)]
+
+
+def _construct_cnn(target: Network, *, rho: int | None, eps: float | None, delta: float,
+                   weight_eps: float | None, rng: RNGLike, source: Any, virtual: bool,
+                   on_failure: str, C: float, chunk_bytes: int,
+                   timings: dict[str, float] | None) -> Ticket:
+    t_start = time.perf_counter()
+    stages = _cnn_stages(target)
+    eps_f = check_eps(eps)
+    delta_f = check_delta(delta)
+    C_f = _validate.positive("C", C)
+    on_failure = str(_validate.one_of("on_failure", on_failure, ON_FAILURE))
+    _validate.boolean("virtual", virtual)
+    wtol = _validate.positive("weight_eps", weight_eps, allow_none=True)
+    chunk = _validate.integer("chunk_bytes", chunk_bytes, low=1)
+    if rho is not None:
+        rho_i = _validate.integer("rho", rho, low=1)
+        width_from = "rho"
+    elif source is not None:
+        rho_i = _cnn_infer_rho(target, source)
+        width_from = "source"
+    elif eps_f is not None:
+        rho_i = theorem_rho(target, eps_f, delta_f, C=C_f)
+        width_from = "eps"
+    else:
+        raise InputError("`rho` must be given (an int >= 1) unless `eps` or `source` is; "
+                         "received rho=None, eps=None, source=None")
+    tol = wtol if wtol is not None else (None if eps_f is None
+                                         else weight_tolerance(target, eps_f))
+    if tol is None and rho_i > EXACT_MAX_N:
+        raise LimitError(f"`rho` = {rho_i}: exact mode (eps=None, weight_eps=None) solves every "
+                         f"instance optimally and accepts rho <= {EXACT_MAX_N}; pass `eps` or "
+                         "`weight_eps`")
+    plan = _Plan(target, rho_i)
+    arch = plan.arch
+    t0 = time.perf_counter()
+    if source is not None:
+        src = _cnn_check_source(source, arch, rho_i)
+        seed = None
+    else:
+        src, seed = _draw(arch, rng, virtual)
+    t_draw = time.perf_counter() - t0
+    read = _reader(src)
+    t0 = time.perf_counter()
+    c0, m0, n_uni = plan.c0, plan.m0, plan.n_uni
+    a = read("layers.0.weight", np.arange(n_uni) * c0 + np.arange(n_uni) // (2 * rho_i))
+    c = read("layers.0.bias", np.arange(n_uni, m0))
+    kept: dict[str, np.ndarray] = {}
+    errors: dict[str, np.ndarray] = {}
+    n_inst = n_failed = failed = 0
+    worst = const_worst = 0.0
+    z = np.zeros(0)
+    for l, s in enumerate(stages):
+        kh, kw = s.kernel
+        taps = kh * kw
+        if l == 0:
+            ucols, _ = _first_groups(a, c, c0, rho_i)        # unit indices, -1 = padding
+            wgroups = ucols[:2 * c0].reshape(c0, 1, 2, rho_i)
+            tap = np.arange(taps).reshape(1, taps, 1, 1)
+            cols_w = np.where(wgroups >= 0, wgroups * taps + tap, -1).reshape(-1, rho_i)
+            unit_w = np.where(wgroups >= 0, wgroups + 0 * tap, -1).reshape(-1, rho_i)
+            cu = ucols[2 * c0]
+            full = np.concatenate([a, c])
+            sc_w = np.where(unit_w >= 0, full[np.maximum(unit_w, 0)], 0.0)
+            if plan.const_off[0] is not None:
+                cc = np.where(cu >= 0, cu * taps + (s.tap[0] * kw + s.tap[1]), -1)
+                sc_c = np.where(cu >= 0, full[np.maximum(cu, 0)], 0.0)
+                cols = np.concatenate([cols_w, cc[None]])
+                scales = np.concatenate([sc_w, sc_c[None]])
+            else:
+                cols, scales = cols_w, sc_w
+            parts = 2
+            wt = np.repeat(s.W.reshape(s.n_out, -1), 2, axis=1)
+        else:
+            cols = plan.copy_off[l]
+            scales = np.ones(cols.shape)
+            if plan.const_off[l] is not None:
+                cols = np.concatenate([cols, plan.const_off[l][None]])
+                zz = z if z.size == rho_i else np.zeros(rho_i)
+                scales = np.concatenate([scales, zz[None]])
+            parts = 1
+            wt = s.W.reshape(s.n_out, -1)
+        has_const = plan.const_off[l] is not None
+        const_group = cols.shape[0] - 1 if has_const else None
+        targets = np.concatenate([wt, s.b[:, None]], axis=1) if s.b is not None else wt
+        # constant rows are solved only where the constant channels stay constant
+        n_rows = plan.rows[l] if plan.const_ok[l] else plan.neuron_rows[l]
+        lay = _Layer(cols, scales, np.ascontiguousarray(targets, dtype=np.float64),
+                     const_group, n_rows, plan.neuron_rows[l], plan.per[l], parts)
+        wname_src = f"layers.{s.index + 2}.weight"
+        out = _solve_layer(read, wname_src, lay, plan.row_size[l], tol, chunk,
+                           f"target layer {s.name!r} ({s.layer!r})")
+        kept[wname_src] = out["kept"]
+        we = out["w_err"]
+        wname = f"layers.{s.name}.weight"
+        k_w = s.fan_in * parts
+        errors[wname] = we[:, :k_w].reshape(*s.W.shape, parts).max(axis=-1)
+        if s.b is not None:
+            errors[f"layers.{s.name}.bias"] = we[:, k_w]
+        if l == 0:
+            used_units = np.zeros(m0, dtype=bool)
+            used_units[np.flatnonzero(out["used_cols"]) // taps] = True
+            uu = np.flatnonzero(used_units[:n_uni])
+            kept["layers.0.weight"] = uu * c0 + uu // (2 * rho_i)
+            kept["layers.0.bias"] = n_uni + np.flatnonzero(used_units[n_uni:])
+        n_inst += out["n_instances"]
+        n_failed += out["n_failed"]
+        if tol is not None:
+            failed += int(np.count_nonzero(errors[wname] > tol))
+            if s.b is not None:
+                failed += int(np.count_nonzero(errors[f"layers.{s.name}.bias"] > tol))
+            failed += int(np.count_nonzero(out["const_err"] > tol))
+        worst = max(worst, out["worst"])
+        if out["const_err"].size:
+            const_worst = max(const_worst, float(out["const_err"].max()))
+        z = out["z"]
+    t_solve = time.perf_counter() - t0
+    L = len(stages)
+    if n_failed:
+        hint = (f"increase `rho` (theorem_rho gives {theorem_rho(target, eps_f, delta_f, C=C_f)}"
+                f" at eps={eps_f:g})" if eps_f is not None else "increase `rho` or `weight_eps`")
+        if on_failure == "raise":
+            raise failure_error(NAME, n_failed, n_inst, failed, worst, [tol] * L, "rho",
+                                [rho_i], hint)
+        if on_failure == "warn":
+            warnings.warn(f"{NAME}: {n_failed} of {n_inst} instances missed the tolerance "
+                          f"{tol:.3g} (worst error {worst:.3g}); {hint}", RuntimeWarning,
+                          stacklevel=3)
+    t0 = time.perf_counter()
+    params = {
+        "paper": PAPER,
+        "rho": rho_i,
+        "width_from": width_from,
+        "mode": "exact" if tol is None else "eps",
+        "eps": eps_f,
+        "delta": delta_f,
+        "C": C_f,
+        "weight_eps": wtol,
+        "weight_tolerance": tol,
+        "n_instances": n_inst,
+        "n_failed": n_failed,
+        "failed_params": failed,
+        "worst_error": worst,
+        "constant_error": const_worst,
+        "seed": seed,
+        "source_given": source is not None,
+        "source_law": None if source is not None else LAW,
+        "virtual": isinstance(src, VirtualNetwork),
+        "widths": list(plan.widths()),
+        "source_biases": "layers.0.bias only (constant channels of the univariate 1x1 "
+                         "convolution; later source layers have no bias)",
+        "layout": "univariate 1x1 convolution of 2 rho channels per input channel plus 2 rho "
+                  "constant channels; rho copies and rho constant channels (units) per hidden "
+                  "target layer; bias and constant instances at kernel tap (padding_h, "
+                  "padding_w)",
+        "constant_rows_solved": [bool(x) for x in plan.const_ok],
+    }
+    layer_map = {}
+    for k, (name, _) in enumerate(target.layers):
+        layer_map[f"layers.{name}"] = (("layers.0", "layers.2") if k == 0
+                                       else (f"layers.{k + 2}",))
+    ticket = Ticket.from_kept(src, kept, construction=NAME, params=params,
+                              layer_map=layer_map, errors=errors,
+                              target_fingerprint=target.fingerprint())
+    if timings is not None:
+        timings.update({"draw": t_draw, "solve": t_solve,
+                        "ticket": time.perf_counter() - t0,
+                        "total": time.perf_counter() - t_start})
+    return ticket
+
+
+def _chain_items(target_side: bool, plan: _Plan, mats: list[np.ndarray],
+                 biases: list[np.ndarray | None], pixels: list[int], fans: list[int]
+                 ) -> list[tuple[Any, ...]]:
+    """The float64 forward chain of the target (or the ticket) as items for :func:`_chain_cnn`."""
+    items: list[tuple[Any, ...]] = []
+    for k, (M, b) in enumerate(zip(mats, biases, strict=True)):
+        bn = 0.0 if b is None else _up(norm_upper(np.abs(b)[:, None]) * math.sqrt(pixels[k]), 2)
+        items.append(("affine", _op_upper(np.abs(M)), bn, fans[k] + 1))
+        if not target_side and k == 0:
+            continue  # the univariate layer's ReLU is exact
+        stage = plan.stages[k - (0 if target_side else 1)]
+        for _, _, lay, _ in stage.after:
+            if isinstance(lay, MaxPool2d):
+                items.append(("max", _pool_factor(lay)))
+            elif isinstance(lay, AvgPool2d):
+                items.append(("avg", int(math.prod(lay.kernel_size))))
+    return items
+
+
+def _chain_cnn(items: list[tuple[Any, ...]], radius: float) -> float:
+    """Bound on the float64 forward error of a conv/pool/ReLU chain over the ball (module doc)."""
+    r = radius
+    phi = 0.0
+    for it in items:
+        if it[0] == "affine":
+            _, absn, bn, k = it
+            phi = _up(absn * phi + _gamma(k + 2) * (absn * (r + phi) + bn), 6)
+            r = _up(absn * r + bn, 3)
+        elif it[0] == "max":
+            phi, r = _up(phi * it[1], 2), _up(r * it[1], 2)
+        else:  # avg: kk - 1 additions and a division, factor <= 1
+            phi = _up(phi + _gamma(it[1] + 2) * (r + phi), 4)
+    return phi
+
+
+def _certified_cnn(target: Network, ticket: Ticket, R: float) -> float:
+    rho = _cnn_infer_rho(target, ticket.source)
+    plan = _Plan(target, rho)
+    _cnn_check_source(ticket.source, plan.arch, rho)
+    stages = plan.stages
+    c0, m0, n_uni = plan.c0, plan.m0, plan.n_uni
+    in_pixels = int(math.prod(target.input_shape[1:]))  # type: ignore[index]
+    W0 = _dense_masked(ticket, "layers.0.weight", (m0, c0))
+    b0 = _dense_masked(ticket, "layers.0.bias", (m0,))
+    own = np.zeros((m0, c0), dtype=bool)
+    own[np.arange(n_uni), np.arange(n_uni) // (2 * rho)] = True
+    stray = np.flatnonzero((W0 != 0) & ~own)
+    if stray.size:
+        u, j = divmod(int(stray[0]), c0)
+        raise InputError(f"`ticket` keeps layers.0.weight[{u}, {j}, 0, 0] outside the "
+                         "burkholz2022 layout (a univariate channel reads only its own input "
+                         "channel; constant channels read none)")
+    if np.any(b0[:n_uni] != 0):
+        u = int(np.flatnonzero(b0[:n_uni])[0])
+        raise InputError(f"`ticket` keeps layers.0.bias[{u}] of a univariate channel; only the "
+                         "constant channels' biases belong to the layout")
+    a = W0[own]
+    z = np.maximum(b0[n_uni:], 0.0)
+    zeta = np.zeros_like(z)
+    g_mats: list[np.ndarray] = [W0]
+    g_bias: list[np.ndarray | None] = [b0]
+    g_pix, g_fan = [in_pixels], [c0]
+    e = 0.0
+    r = R
+    for l, s in enumerate(stages):
+        wname = f"layers.{s.index + 2}.weight"
+        shape = tuple(plan.arch.param_specs()[wname])
+        rows, row = plan.rows[l], plan.row_size[l]
+        M = _dense_masked(ticket, wname, (rows, row))
+        g_mats.append(M.reshape(shape))
+        g_bias.append(None)
+        g_pix.append(s.n_pixels)
+        g_fan.append(row)
+        n_neuron, per = plan.neuron_rows[l], plan.per[l]
+        off, coff = plan.copy_off[l], plan.const_off[l]
+        Mn, Mc = M[:n_neuron], M[n_neuron:]
+        allow_n = np.zeros(row, dtype=bool)
+        allow_n[off.reshape(-1)] = True
+        allow_c = np.zeros(row, dtype=bool)
+        if coff is not None:
+            allow_n[coff] = True
+            allow_c[coff] = True
+        for part, allow, first, what in ((Mn, allow_n, 0, "an output copy reading an entry "
+                                          "that carries no target weight or bias"),
+                                         (Mc, allow_c, n_neuron, "a constant channel reading "
+                                          "a copy channel or off its kernel tap")):
+            bad = np.argwhere((part != 0) & ~allow[None, :])
+            if bad.size:
+                t, col = (int(v) for v in bad[0])
+                idx = np.unravel_index(t * row + col + first * row, shape)
+                raise InputError(f"`ticket` keeps {wname}[{', '.join(str(int(i)) for i in idx)}]"
+                                 f": {what}, outside the burkholz2022 layout")
+        if coff is not None:
+            V = Mn[:, coff]
+            beta = V @ z
+            beta_m = _margin(np.abs(V) @ z, z.size) + np.abs(V) @ zeta
+            Vc = Mc[:, coff]
+            pre = Vc @ z
+            pre_m = _margin(np.abs(Vc) @ z, z.size) + np.abs(Vc) @ zeta
+        else:
+            beta = beta_m = np.zeros(n_neuron)
+            pre = pre_m = np.zeros(Mc.shape[0])
+        bt = np.zeros(s.n_out) if s.b is None else s.b
+        bbar = (np.abs(beta - np.repeat(bt, per)) * (1 + 2 * _U) + beta_m).reshape(
+            s.n_out, per).max(axis=1)
+        bterm = _up(norm_upper(bbar[:, None]) * math.sqrt(s.n_pixels), 2)
+        blocks = Mn[:, off]                                  # (rows, fan_in, n)
+        Wr = np.repeat(s.W.reshape(s.n_out, -1), per, axis=0)
+        if l == 0:
+            taps = s.kernel[0] * s.kernel[1]
+            av = np.broadcast_to(a.reshape(c0, 1, 2 * rho), (c0, taps, 2 * rho)).reshape(
+                c0 * taps, 2 * rho)
+            pos, neg = np.where(av > 0, av, 0.0), np.where(av < 0, av, 0.0)
+            P = np.einsum("rgk,gk->rg", blocks, pos)
+            N = np.einsum("rgk,gk->rg", blocks, neg)
+            Pm = _margin(np.einsum("rgk,gk->rg", np.abs(blocks), np.abs(pos)), 2 * rho)
+            Nm = _margin(np.einsum("rgk,gk->rg", np.abs(blocks), np.abs(neg)), 2 * rho)
+            Dr = np.maximum(np.abs(P - Wr) * (1 + 2 * _U) + Pm,
+                            np.abs(N - Wr) * (1 + 2 * _U) + Nm)
+            Delta = Dr.reshape(s.n_out, per, -1).max(axis=1).reshape(s.W.shape)
+            e = _up(_op_upper(Delta) * R + bterm, 4)
+        else:
+            What = blocks.sum(axis=2)
+            A = np.abs(blocks).sum(axis=2)
+            Dr = np.abs(What - Wr) * (1 + 2 * _U) + _margin(A, rho)
+            Delta = Dr.reshape(s.n_out, per, -1).max(axis=1).reshape(s.W.shape)
+            Abar = (A * (1 + _gamma(rho + 1))).reshape(s.n_out, per, -1).max(axis=1).reshape(
+                s.W.shape)
+            e = _up(_op_upper(Delta) * r + bterm + _op_upper(Abar) * e, 6)
+        bn = 0.0 if s.b is None else norm_upper(np.abs(s.b)[:, None]) * math.sqrt(s.n_pixels)
+        r = _up(_op_upper(s.W) * r + bn, 4)
+        z, zeta = np.maximum(pre, 0.0), pre_m
+        for _, _, lay, _ in s.after:  # ReLU, Flatten, AvgPool2d: 1-Lipschitz; MaxPool2d
+            f = _pool_factor(lay)
+            e, r = _up(e * f, 2), _up(r * f, 2)
+    t_mats = [s.W for s in stages]
+    t_bias = [s.b for s in stages]
+    t_pix = [s.n_pixels for s in stages]
+    t_fan = [s.fan_in for s in stages]
+    phi_f = _chain_cnn(_chain_items(True, plan, t_mats, t_bias, t_pix, t_fan), R)
+    phi_g = _chain_cnn(_chain_items(False, plan, g_mats, g_bias, g_pix, g_fan), R)
+    n_final = int(math.prod(stages[-1].out_shape))
+    return _up((e + phi_f + phi_g) * (1.0 + _gamma(n_final + 2)), 4)
