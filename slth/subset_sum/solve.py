@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numba
 import numpy as np
@@ -350,6 +350,8 @@ def solve_batch(
     *,
     eps: float | None = None,
     method: Method = "auto",
+    backend: str = "numba",
+    device: Any = None,
 ) -> BatchResult:
     """Solve many subset-sum instances at once.
 
@@ -368,6 +370,16 @@ def solve_batch(
         rather than raising.
     method : {"auto", "mitm", "bruteforce", "greedy"}
         See the module docstring.
+    backend : {"numba", "torch"}, default "numba"
+        ``"torch"``: meet in the middle on a torch device
+        (:func:`slth.torch._solve.solve_exact`, the same fixed point, so the
+        same optimum: the numba masks bit for bit wherever the fixed-point
+        optimum is unique), ``method`` "auto" or "mitm", ``n <= EXACT_MAX_N``.
+        It solves every instance exactly, in eps mode too: the returned subset
+        is within eps whenever any subset is (the eps-mode contract), but it
+        is the optimum, not the first subset the numba search meets.
+    device : torch.device or str, optional
+        The device of ``backend="torch"`` (default: CUDA when available).
 
     Returns
     -------
@@ -400,6 +412,10 @@ def solve_batch(
         )
     meth = _check_method(method, n, eps_f)
     B = tgts.shape[0]
+    if backend not in ("numba", "torch"):
+        raise InputError(f"`backend` must be 'numba' or 'torch'; received {backend!r}")
+    if backend == "torch":
+        return _solve_torch(vals, tgts, eps_f, meth, n, B, device)
     # before anything is allocated (and before the finiteness pass over the inputs)
     need = _solve_batch_bytes(B, n, eps=eps_f, method=meth, shared=shared,
                               contiguous=bool(vals.flags.c_contiguous))
@@ -451,6 +467,29 @@ def solve_batch(
             )
         return _finish(rows, tgts, masks, optimal, eps_f, totals)
     return _finish(vals, tgts, masks, optimal, eps_f)
+
+
+def _solve_torch(vals: np.ndarray, tgts: np.ndarray, eps_f: float | None, meth: str, n: int,
+                 B: int, device: Any) -> BatchResult:
+    """``solve_batch(..., backend="torch")``: exact meet in the middle on a torch device."""
+    from .._backends import torch_bridge
+
+    if meth != "mitm":
+        raise InputError(f"`method` must be 'auto' or 'mitm' with backend='torch'; received "
+                         f"{meth!r}")
+    if n > EXACT_MAX_N:
+        raise LimitError(f"`values` with backend='torch' must have n <= {EXACT_MAX_N} per "
+                         f"instance (exact meet in the middle); received n={n}")
+    check_memory(B * (n + 25), what=f"solve_batch (torch): the results of {B} instances",
+                 alternative="solve them in smaller batches")
+    _check_finite("values", vals)
+    _check_finite("targets", tgts)
+    rows = np.ascontiguousarray(np.broadcast_to(vals, (B, n)), dtype=np.float64)
+    torch_bridge()  # a clear message when torch is missing
+    from ..torch._solve import solve_exact
+
+    masks = solve_exact(rows, tgts, device=device)
+    return _finish(rows, tgts, masks, np.ones(B, dtype=bool), eps_f)
 
 
 def solve(
