@@ -14,7 +14,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-__all__ = ["COLUMN_WIDTH_IN", "LABELS", "new_figure", "save_figure", "style", "write_csv"]
+__all__ = [
+    "COLUMN_WIDTH_IN",
+    "LABELS",
+    "QUICK_LABEL",
+    "mode_name",
+    "new_figure",
+    "save_figure",
+    "style",
+    "write_csv",
+]
 
 #: Width of one column of a two-column paper, in inches.
 COLUMN_WIDTH_IN = 3.3
@@ -45,6 +54,15 @@ _RC: dict[str, Any] = {
 }
 
 
+#: Visible mark of a quick (small-sweep) figure: its title and its file metadata.
+QUICK_LABEL = "QUICK run (small sweep, not the paper figure)"
+
+
+def mode_name(quick: bool) -> str:
+    """``"quick"`` or ``"full"``: the value of every CSV's ``mode`` column."""
+    return "quick" if quick else "full"
+
+
 def new_figure(
     nrows: int = 1,
     *,
@@ -68,23 +86,46 @@ def style() -> Any:
     return plt.rc_context(_RC)
 
 
-def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """Write ``name.png`` (300 dpi) and ``name.pdf`` into ``out_dir``; close the figure."""
+def save_figure(fig: Figure, out_dir: Path, name: str, *, quick: bool = False) -> list[Path]:
+    """Write ``name.png`` (300 dpi) and ``name.pdf`` into ``out_dir``; close the figure.
+
+    A quick figure says so twice: a red suptitle :data:`QUICK_LABEL` and the file
+    metadata (PNG "Title"/"Description"/"Keywords" text chunks; PDF "Title",
+    "Subject", "Keywords"), whose Keywords hold ``mode=quick`` or ``mode=full``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
+    mode = mode_name(quick)
+    title = f"{name} ({QUICK_LABEL})" if quick else name
+    subject = QUICK_LABEL if quick else "full run (the paper figure)"
     with style():
+        if quick:
+            fig.suptitle(QUICK_LABEL, color="C3", fontsize=7, fontweight="bold")
         for p in paths:
-            fig.savefig(p, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
+            if p.suffix == ".pdf":
+                meta = {"Title": title, "Subject": subject,
+                        "Keywords": f"slth; {name}; mode={mode}", "CreationDate": None}
+            else:
+                meta = {"Title": title, "Description": subject,
+                        "Keywords": f"slth; {name}; mode={mode}"}
+            fig.savefig(p, metadata=meta)
     plt.close(fig)
     return paths
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Path:
-    """Write rows (dicts keyed by ``header``) as CSV; floats with full precision (repr)."""
+def write_csv(
+    path: Path, header: Sequence[str], rows: Iterable[Mapping[str, Any]], *, quick: bool = False
+) -> Path:
+    """Write rows (dicts keyed by ``header``) as CSV; floats with full precision (repr).
+
+    A ``mode`` column in ``header`` is filled with :func:`mode_name` (``quick`` or
+    ``full``) in every row.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(header), lineterminator="\n")
         w.writeheader()
         for r in rows:
+            r = {**r, "mode": mode_name(quick)} if "mode" in header else r
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in header})
     return path

@@ -22,13 +22,27 @@ least-squares fit ``a 2^{-b n}`` of the sampled medians for n >= ``FIT_MIN_N``
 Malach's closest single pair decays like ``1/n``; its dotted line is a fit
 ``a n^{-b}``.
 
+Theorem 1 of Pensia et al. (with :data:`slth.bounds.PENSIA2020_C`, delta = 0.1)
+is drawn beside the measurement: the accuracy it guarantees at each n
+(:func:`slth.plot.pensia2020_eps_at_width`, dash-dotted) from the first width at
+which it guarantees anything below delta (:func:`slth.plot.pensia2020_first_width`,
+the inverse of :func:`slth.bounds.pensia2020_units`; a note on the panel when
+that width lies beyond the panel's range). Each fit's legend entry says which
+widths it uses (Malach's fit also uses the large widths of the bottom panel);
+in quick mode the fits are labelled quick (few targets, unreliable).
+
 Bottom panel, the price: source weights against the achieved error (same
 bands and lines, all widths computed), both log scales. Pensia's source grows like ``log(1/eps)``,
 Malach's like ``1/eps``: the logarithmic against the polynomial
-over-parameterisation.
+over-parameterisation. Theory there: Theorem 1's source size against the accuracy
+it guarantees (dash-dotted), and the Theorem 2 lower bound
+``d^2 log2(1/(2 eps)) - 1`` (:func:`slth.bounds.pensia2020_lower_bound`, dashed)
+for d = the target's output width 2: any source whose subnetworks approximate
+every d x d linear map needs that many weights.
 
 Outputs in ``out_dir``: ``mlp_error_width.csv`` (one row per construction and
-width), ``mlp_error_width_fit.csv`` (fit parameters), ``mlp_error_width.png``
+width), ``mlp_error_width_fit.csv`` (fit parameters), ``mlp_error_width_theory.csv``
+(the theory curves drawn), ``mlp_error_width.png``
 and ``.pdf``; resumable rows in ``runs/mlp_error_width[_quick].jsonl``.
 """
 
@@ -42,6 +56,7 @@ import matplotlib.ticker
 import numpy as np
 
 from slth import MLP
+from slth.bounds import PENSIA2020_C, pensia2020_lower_bound
 from slth.constructions import (
     bounded_target,
     malach2020,
@@ -50,12 +65,13 @@ from slth.constructions import (
     source_widths,
 )
 from slth.evaluate import approximation_error
+from slth.plot import pensia2020_eps_at_width, pensia2020_first_width
 from slth.sweeps import run_sweep
 
 from ._style import new_figure, save_figure, style, write_csv
 
-__all__ = ["CSV_COLUMNS", "FIT_COLUMNS", "NAME", "compute", "fit_exponential", "fit_power",
-           "main", "plot"]
+__all__ = ["CSV_COLUMNS", "FIT_COLUMNS", "NAME", "THEORY_COLUMNS", "compute", "fit_exponential",
+           "fit_power", "main", "plot", "theory"]
 
 NAME = "mlp_error_width"
 #: Target widths.
@@ -99,8 +115,18 @@ CSV_COLUMNS = (
     "adversarial_q25",
     "adversarial_q75",
     "sampled_median",
+    "mode",
 )
-FIT_COLUMNS = ("construction", "law", "a", "b", "units_min", "units_max", "rms_log2_residual")
+FIT_COLUMNS = ("construction", "law", "a", "b", "units_min", "units_max", "rms_log2_residual",
+               "mode")
+#: Theory curves: ``curve`` is "theorem1" (Pensia et al. Thm 1: accuracy ``eps`` it
+#: guarantees with ``units`` per part, with a source of ``n_params`` weights) or
+#: "theorem2" (Thm 2: at least ``n_params`` weights for accuracy ``eps``, dimension ``d``).
+THEORY_COLUMNS = ("curve", "units", "eps", "n_params", "d", "delta", "C", "mode")
+#: Failure probability of the Theorem 1 curve.
+DELTA = 0.1
+#: Widths past Theorem 1's first width drawn in the bottom panel.
+_THEORY_SPAN = 70
 
 
 def _task(config: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
@@ -217,6 +243,39 @@ def fit_power(units: np.ndarray, errors: np.ndarray, *, n_min: int = 4
             "units_max": int(n[keep].max()), "rms_log2_residual": rms}
 
 
+def theory(rows: list[dict[str, Any]], *, arch: Sequence[int] = ARCH,
+           delta: float = DELTA) -> list[dict[str, Any]]:
+    """The theorems' curves for targets of widths ``arch`` (rows of :data:`THEORY_COLUMNS`).
+
+    Theorem 1 (Pensia et al. 2020): the accuracy guaranteed with n units per part,
+    for n from :func:`slth.plot.pensia2020_first_width` on (nothing below delta
+    before it), with the source size of the construction at n (linear in n, from
+    the measured Pensia rows). Theorem 2: the parameter lower bound for d x d
+    linear maps, d = the output width, at the accuracies of Theorem 1's curve.
+    """
+    target = bounded_target(arch, rng=np.random.default_rng(0))  # only its widths matter
+    first = pensia2020_first_width(target, delta=delta)
+    pen = sorted((r for r in rows if r["construction"] == "pensia2020"), key=lambda r: r["units"])
+    if len(pen) >= 2:
+        slope, icpt = np.polyfit([r["units"] for r in pen], [r["n_source_params"] for r in pen], 1)
+    elif pen:
+        slope, icpt = pen[0]["n_source_params"] / pen[0]["units"], 0.0
+    else:
+        slope = icpt = float("nan")
+    d = int(arch[-1])
+    out = []
+    for n in range(first, first + _THEORY_SPAN + 1):
+        eps = pensia2020_eps_at_width(target, n, delta=delta)
+        out.append({"curve": "theorem1", "units": n, "eps": eps,
+                    "n_params": float(round(slope * n + icpt)), "d": "", "delta": delta,
+                    "C": PENSIA2020_C})
+        if eps < 0.5:
+            out.append({"curve": "theorem2", "units": "", "eps": eps,
+                        "n_params": float(pensia2020_lower_bound(d, eps)), "d": d,
+                        "delta": "", "C": ""})
+    return out
+
+
 def _num(a: float) -> str:
     """``a`` for mathtext: 2 significant digits, powers of ten written out."""
     if a == 0 or 0.01 <= abs(a) < 1000:
@@ -226,10 +285,13 @@ def _num(a: float) -> str:
 
 
 def plot(rows: list[dict[str, Any]], fits: dict[str, dict[str, Any]], *,
-         top_max: int) -> Any:
+         top_max: int, theory_rows: list[dict[str, Any]] | None = None,
+         quick: bool = False) -> Any:
     """Two stacked panels: error against width, source weights against error."""
+    th1 = [t for t in theory_rows or [] if t["curve"] == "theorem1"]
+    th2 = [t for t in theory_rows or [] if t["curve"] == "theorem2"]
     with style():
-        fig, (ax, ax2) = new_figure(2, height=4.8, sharex=False, height_ratios=(1.3, 1.0))
+        fig, (ax, ax2) = new_figure(2, height=5.2, sharex=False, height_ratios=(1.35, 1.0))
         handles: list[Any] = []
         labels: list[str] = []
         for c in dict.fromkeys(r["construction"] for r in rows):
@@ -246,10 +308,12 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, dict[str, Any]], *,
             grid = np.linspace(max(f["units_min"], 1), top_max, 200)
             if f["law"].startswith("a 2"):
                 law = f["a"] * np.exp2(-f["b"] * grid)
-                text = f"fit ${_num(f['a'])}\\,2^{{-{f['b']:.2f}\\,n}}$"
+                text = f"${_num(f['a'])}\\,2^{{-{f['b']:.2f}\\,n}}$"
             else:
                 law = f["a"] * grid ** (-f["b"])
-                text = f"fit ${_num(f['a'])}\\,n^{{-{f['b']:.2f}}}$"
+                text = f"${_num(f['a'])}\\,n^{{-{f['b']:.2f}}}$"
+            text = (f"{'quick fit (unreliable)' if quick else 'fit'} {text}, "
+                    f"$n$={f['units_min']}..{f['units_max']}")
             (fit_line,) = ax.plot(grid, law, ":", color=col, lw=1.2)
             handles += [(band, line), fit_line]
             labels += [LABELS.get(c, c), text]
@@ -263,16 +327,45 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, dict[str, Any]], *,
             ax2.annotate(SHORT.get(c, c), (p[-1], y[-1]), xytext=(dx, dy),
                          textcoords="offset points", ha="right", va=va, color=col,
                          fontsize=6.8)
+        if th1:
+            first = int(th1[0]["units"])
+            delta = th1[0]["delta"]
+            thm_label = (f"Thm 1 guarantee ($\\delta$={delta:g}, $C$={th1[0]['C']:g}), "
+                         f"$n\\geq{first}$")
+            tn = np.array([t["units"] for t in th1 if t["units"] <= top_max], float)
+            if tn.size:
+                te = [t["eps"] for t in th1 if t["units"] <= top_max]
+                (thm_line,) = ax.plot(tn, te, "-.", color="k", lw=1.4, zorder=5)
+                ax.axvline(first, color="k", ls="-.", lw=0.5, alpha=0.6)
+                ax.annotate("Thm 1", (tn[0], te[0]), xytext=(-3, 6), textcoords="offset points",
+                            ha="right", va="bottom", fontsize=6.2)
+                handles.append(thm_line)
+                labels.append(thm_label)
+            else:  # Theorem 1 says nothing below delta within the panel's widths
+                ax.text(0.98, 0.97, f"Thm 1 ($\\delta$={delta:g}) guarantees $\\varepsilon<\\delta$"
+                        f"\nonly from $n$={first} (beyond this panel)", transform=ax.transAxes,
+                        ha="right", va="top", fontsize=6.2)
+            (t1,) = ax2.plot([t["n_params"] for t in th1], [t["eps"] for t in th1], "-.",
+                             color="k", lw=1.0)
+            h2, l2 = [t1], [f"Thm 1: source size for guaranteed $\\varepsilon$ ($n\\geq{first}$)"]
+            if th2:
+                (t2,) = ax2.plot([t["n_params"] for t in th2], [t["eps"] for t in th2], "--",
+                                 color="0.35", lw=1.0)
+                h2.append(t2)
+                l2.append(f"Thm 2 lower bound, any source ($d$={th2[0]['d']}: "
+                          "$d^2\\log_2\\frac{1}{2\\varepsilon}-1$)")
+            fig.legend(h2, l2, loc="outside lower center", fontsize=6.2, handlelength=1.8,
+                       labelspacing=0.2)
         ax.set_yscale("log")
         ax.set_xlim(0.5, top_max + 0.5)
         ax.set_xlabel("candidates per weight and sign part $n$")
-        ax.set_ylabel("sup error on the unit ball")
+        ax.set_ylabel("sup error on the unit ball\n$\\sup_{\\|x\\|_2\\leq 1}\\|f(x)-g(x)\\|_2$")
         ax.grid(True, which="major")
         ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.legend(handles, labels, loc="lower left", fontsize=6.5, labelspacing=0.3,
+        ax.legend(handles, labels, loc="lower left", fontsize=6.2, labelspacing=0.25,
                   title="medians over targets:\nband: lower to certified bound\n"
                         "line: sampled error",
-                  title_fontsize=6.2, alignment="left")
+                  title_fontsize=6.0, alignment="left")
         ax.set_title("(a) error against width", loc="left")
         ax2.set_xscale("log")
         ax2.set_yscale("log")
@@ -280,7 +373,7 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, dict[str, Any]], *,
         ax2.set_ylabel("sup error on the unit ball")
         ax2.grid(True, which="major")
         ax2.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax2.set_title("(b) error against source size (as in (a))", loc="left")
+        ax2.set_title("(b) error against source size (all widths)", loc="left")
     return fig
 
 
@@ -312,7 +405,7 @@ def main(
     Returns
     -------
     dict of str to pathlib.Path
-        ``csv``, ``fit_csv``, ``png``, ``pdf``, ``runs``.
+        ``csv``, ``fit_csv``, ``theory_csv``, ``png``, ``pdf``, ``runs``.
     """
     out = Path(out_dir)
     mode = QUICK if quick else FULL
@@ -322,7 +415,7 @@ def main(
                    units=widths, eval_kw=mode["eval"], rng=rng, store=store,
                    progress=progress)
     rows.sort(key=lambda r: (r["construction"], r["units"]))
-    csv_path = write_csv(out / f"{NAME}.csv", CSV_COLUMNS, rows)
+    csv_path = write_csv(out / f"{NAME}.csv", CSV_COLUMNS, rows, quick=quick)
     top_max = max(widths["pensia2020"]) if "pensia2020" in widths else 32
     fits = {}
     for c in dict.fromkeys(r["construction"] for r in rows):
@@ -332,6 +425,10 @@ def main(
         fit = fit_exponential if c == "pensia2020" else fit_power
         fits[c] = fit(n, e, n_min=FIT_MIN_N.get(c, 4))
     fit_path = write_csv(out / f"{NAME}_fit.csv", FIT_COLUMNS,
-                         [{"construction": c, **f} for c, f in fits.items()])
-    png, pdf = save_figure(plot(rows, fits, top_max=top_max), out, NAME)
-    return {"csv": csv_path, "fit_csv": fit_path, "png": png, "pdf": pdf, "runs": store}
+                         [{"construction": c, **f} for c, f in fits.items()], quick=quick)
+    th = theory(rows)
+    theory_path = write_csv(out / f"{NAME}_theory.csv", THEORY_COLUMNS, th, quick=quick)
+    png, pdf = save_figure(plot(rows, fits, top_max=top_max, theory_rows=th, quick=quick),
+                           out, NAME, quick=quick)
+    return {"csv": csv_path, "fit_csv": fit_path, "theory_csv": theory_path, "png": png,
+            "pdf": pdf, "runs": store}

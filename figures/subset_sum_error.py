@@ -42,8 +42,8 @@ FULL: dict[str, Any] = {"ns": list(range(1, 41)), "instances": 1000}
 #: Instances per sweep row (rows are the unit of resuming).
 _ROW = 500
 
-CSV_COLUMNS = ("distribution", "n", "instances", "median", "q25", "q75", "law")
-FIT_COLUMNS = ("distribution", "a", "b", "n_min", "n_max", "rms_log2_residual")
+CSV_COLUMNS = ("distribution", "n", "instances", "median", "q25", "q75", "law", "mode")
+FIT_COLUMNS = ("distribution", "a", "b", "n_min", "n_max", "rms_log2_residual", "mode")
 
 
 def _task(config: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
@@ -154,11 +154,16 @@ def fit_law(ns: np.ndarray, medians: np.ndarray, *, n_min: int = FIT_MIN_N) -> d
 
 
 def plot(rows: list[dict[str, Any]], fits: dict[str, dict[str, float]]) -> Any:
-    """Two stacked panels: optimal error (log y) and median / law; returns the figure."""
+    """Two stacked panels: optimal error (log y) and median / law; returns the figure.
+
+    Every legend entry is a proxy drawn with exactly the style of its artist: the
+    medians (open markers, no line), the quartile band (patch), the fit (dotted),
+    the law (dashed).
+    """
     colors = {"uniform": "C0", "product": "C3"}
     markers = {"uniform": "o", "product": "s"}
     with style():
-        fig, (ax, axr) = new_figure(2, height=4.0, height_ratios=(2.6, 1.0))
+        fig, (ax, axr) = new_figure(2, height=4.3, height_ratios=(2.6, 1.0))
         ns_all = np.array(sorted({r["n"] for r in rows}), dtype=float)
         grid = np.linspace(ns_all.min(), ns_all.max(), 200)
         handles: list[Any] = []
@@ -169,31 +174,34 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, dict[str, float]]) -> Any:
             med = np.array([r["median"] for r in rs])
             c, m = colors.get(dist, "C2"), markers.get(dist, "^")
             f = fits[dist]
-            ax.fill_between(
+            band = ax.fill_between(
                 n, [r["q25"] for r in rs], [r["q75"] for r in rs], color=c, alpha=0.2, lw=0
             )
             (fit_line,) = ax.plot(
                 grid, f["a"] * np.sqrt(grid) * np.exp2(-f["b"] * grid), ":", color=c, lw=1.0
             )
-            (points,) = ax.plot(n, med, m, color=c, mfc="none", mew=0.7)
-            handles.append((points, fit_line))
-            labels.append(
-                f"{LABELS.get(dist, dist)}: median, quartiles; "
-                f"fit ${f['a']:.2f}\\sqrt{{n}}\\,2^{{-{f['b']:.3f}\\,n}}$"
-            )
+            (points,) = ax.plot(n, med, m, ls="none", color=c, mfc="none", mew=0.7)
+            handles += [(band, points), fit_line]
+            labels += [
+                f"{LABELS.get(dist, dist)}: median (quartile band)",
+                f"fit ${f['a']:.2f}\\sqrt{{n}}\\,2^{{-{f['b']:.3f}\\,n}}$, "
+                f"$n={f['n_min']}..{f['n_max']}$",
+            ]
             axr.plot(n, med / law_reference(n), m + "-", color=c, mfc="none", mew=0.7, lw=0.6)
         (law_line,) = ax.plot(grid, law_reference(grid), "k--", lw=0.8, zorder=1)
         handles.append(law_line)
-        labels.append("law $0.4\\sqrt{n}\\,2^{-n}$")
+        labels.append("law $0.4\\sqrt{n}\\,2^{-n}$ (Lueker: exponentially small)")
         ax.set_yscale("log")
-        ax.set_ylabel("optimal error $|z-\\sum_{S} X_i|$")
+        ax.set_ylabel("optimal error $|z-\\sum_{S} X_i|$ (absolute)")
         ax.grid(True, which="major")
         ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         fig.legend(
             handles,
             labels,
-            loc="outside upper center",
-            title=f"dotted: least-squares fit of the medians for $n\\geq {FIT_MIN_N}$",
+            loc="outside lower center",
+            ncols=1,
+            labelspacing=0.25,
+            title=f"{int(rows[0]['instances'])} instances per $n$, target $z\\sim U[-1,1]$",
             title_fontsize=7,
         )
         axr.axhline(1.0, color="k", ls="--", lw=0.8)
@@ -246,13 +254,16 @@ def main(
         store=store,
         progress=progress,
     )
-    csv_path = write_csv(out / f"{NAME}.csv", CSV_COLUMNS, rows)
+    csv_path = write_csv(out / f"{NAME}.csv", CSV_COLUMNS, rows, quick=quick)
     fits = {}
     for dist in dict.fromkeys(r["distribution"] for r in rows):
         rs = [r for r in rows if r["distribution"] == dist]
         fits[dist] = fit_law(np.array([r["n"] for r in rs]), np.array([r["median"] for r in rs]))
     fit_path = write_csv(
-        out / f"{NAME}_fit.csv", FIT_COLUMNS, [{"distribution": d, **f} for d, f in fits.items()]
+        out / f"{NAME}_fit.csv",
+        FIT_COLUMNS,
+        [{"distribution": d, **f} for d, f in fits.items()],
+        quick=quick,
     )
-    png, pdf = save_figure(plot(rows, fits), out, NAME)
+    png, pdf = save_figure(plot(rows, fits), out, NAME, quick=quick)
     return {"csv": csv_path, "fit_csv": fit_path, "png": png, "pdf": pdf, "runs": store}
