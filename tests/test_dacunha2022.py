@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-import slth.constructions as cons
 from slth.constructions import REGISTRY
 from slth.constructions import dacunha2022 as dc
 from slth.errors import ConstructionError, InputError, LimitError, ShapeError
@@ -22,18 +21,10 @@ from slth.testing.harness import check_ticket
 from slth.ticket import Ticket
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered() -> Any:
-    """The registry entry the lead adds in slth.constructions (here only if it is absent)."""
-    if dc.NAME in REGISTRY:
-        yield
-        return
-    cons.register_construction(dc.NAME, paper=dc.PAPER,
-                               layer_types=("Conv2d", "ReLU", "MaxPool2d", "AvgPool2d",
-                                            "Flatten", "Dense"),
-                               certifier=dc.certified_bound, module=dc)
-    yield
-    cons._REGISTRY.pop(dc.NAME, None)
+def test_registered_with_its_certifier():
+    entry = REGISTRY[dc.NAME]
+    assert entry.module is dc and entry.certifier is dc.certified_bound
+    assert "Conv2d" in entry.layer_types
 
 
 def hypothesis_scaled(net: Network, bias_scale: float = 0.5) -> Network:

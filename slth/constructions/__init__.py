@@ -19,7 +19,11 @@ module                    result
                           smaller than Malach et al.'s.
 :mod:`.burkholz2022`      Burkholz, ICML 2022 / NeurIPS 2022: depth L+1 (only
                           the first target layer doubled; rho copies per
-                          neuron), ReLU MLP targets.
+                          neuron or channel), ReLU MLP and CNN targets.
+:mod:`.dacunha2022`       da Cunha, Natale, Viennot, ICLR 2022: each target
+                          convolution as a 1x1 channel-blocked sign-split
+                          convolution and a k x k one chosen by subset sums
+                          (Pensia et al.'s layout in channels), depth 2l.
 ========================  =====================================================
 
 :data:`REGISTRY` lists them (name, paper, supported target layer types, certifier);
@@ -46,7 +50,7 @@ from typing import Any
 from .. import _validate
 from ..certify import certified_bound
 from ..errors import InputError, format_value
-from . import burkholz2022, layouts, malach2020, pensia2020, single_pair, targets
+from . import burkholz2022, dacunha2022, layouts, malach2020, pensia2020, single_pair, targets
 from .layouts.pair_dense import nested_source, source_widths
 from .targets import RescaledTarget, bounded_target, rescale
 
@@ -141,10 +145,17 @@ register_construction(malach2020.NAME, paper="Malach et al., ICML 2020, Theorem 
                       layer_types=("Dense", "ReLU"), certifier=certified_bound,
                       module=malach2020)
 register_construction(burkholz2022.NAME,
-                      paper="Burkholz, ICML 2022 / NeurIPS 2022: depth L+1 (ReLU MLPs; CNNs "
-                            "and residual networks not yet)",
-                      layer_types=("Dense", "ReLU"), certifier=burkholz2022.certified_bound,
-                      module=burkholz2022)
+                      paper="Burkholz, ICML 2022 / NeurIPS 2022: depth L+1 (ReLU MLPs and "
+                            "CNNs; residual networks not yet)",
+                      layer_types=("Conv2d", "Dense", "ReLU", "MaxPool2d", "AvgPool2d",
+                                   "Flatten"),
+                      certifier=burkholz2022.certified_bound, module=burkholz2022)
+register_construction(dacunha2022.NAME,
+                      paper="da Cunha, Natale, Viennot, ICLR 2022 (abstract confirmed; the "
+                            "construction read as Pensia et al. 2020 in channels)",
+                      layer_types=("Conv2d", "Dense", "ReLU", "MaxPool2d", "AvgPool2d",
+                                   "Flatten"),
+                      certifier=dacunha2022.certified_bound, module=dacunha2022)
 register_construction(single_pair.NAME,
                       paper="single-pair selection on the Pensia layout (variant)",
                       layer_types=("Dense", "ReLU"), certifier=certified_bound,
@@ -156,6 +167,7 @@ __all__ = [
     "RescaledTarget",
     "bounded_target",
     "burkholz2022",
+    "dacunha2022",
     "layouts",
     "malach2020",
     "nested_source",
