@@ -80,6 +80,8 @@ CHECKS: dict[str, str] = {
     "pensia2020_layer": f"{__name__}.pensia2020_layer",
     "pensia2020_lower_bound": f"{__name__}.pensia2020_lower_bound",
     "malach2020": f"{__name__}.malach2020",
+    "dacunha2022": f"{__name__}.dacunha2022",
+    "burkholz2022": f"{__name__}.burkholz2022",
 }
 
 
