@@ -5,13 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slth.constructions import (
-    _REGISTRY,
-    bounded_target,
-    burkholz2022,
-    pensia2020,
-    register_construction,
-)
+from slth.constructions import REGISTRY, bounded_target, burkholz2022, pensia2020
 from slth.errors import ConstructionError, InputError, LimitError, ShapeError
 from slth.evaluate import approximation_error
 from slth.nets import MLP, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Network, ReLU
@@ -168,17 +162,13 @@ def test_certified_at_least_adversarial_on_fuzzed_tickets():
 
 def test_registered_certifier_runs_in_the_harness():
     target = MLP.random([2, 3, 2], rng=7, bias=True)
-    register_construction(burkholz2022.NAME, paper="Burkholz 2022", layer_types=("Dense",
-                          "ReLU"), certifier=burkholz2022.certified_bound,
-                          module=burkholz2022, replace=True)
-    try:
-        ticket = burkholz2022.construct(target, rho=8, rng=1)
-        check_ticket(target, ticket, errors=ref_errors, certify=True)
-        rep = approximation_error(target, ticket, rng=0, n_samples=128, adversarial_steps=10,
-                                  restarts=2)
-        assert rep.certified is not None and rep.adversarial <= rep.certified
-    finally:
-        _REGISTRY.pop(burkholz2022.NAME, None)
+    entry = REGISTRY[burkholz2022.NAME]  # registered by slth.constructions
+    assert entry.module is burkholz2022 and entry.certifier is burkholz2022.certified_bound
+    ticket = burkholz2022.construct(target, rho=8, rng=1)
+    check_ticket(target, ticket, errors=ref_errors, certify=True)
+    rep = approximation_error(target, ticket, rng=0, n_samples=128, adversarial_steps=10,
+                              restarts=2)
+    assert rep.certified is not None and rep.adversarial <= rep.certified
 
 
 def test_certified_bound_falls_as_rho_grows():
