@@ -262,3 +262,21 @@ def test_mlp_figure_theory_and_quick_fit(tmp_path):
     assert any("Thm 1" in x for x in fig_texts) and any("Thm 2" in x for x in fig_texts)
     assert sum(ln.get_linestyle() in ("-.", "--") for ln in ax2.lines) == 2
     matplotlib.pyplot.close(fig)
+
+
+def test_cnn_error_width_quick(tmp_path):
+    import csv
+
+    from figures import cnn_error_width
+
+    paths = cnn_error_width.main(tmp_path, quick=True, ns=[4, 8], trials=1, progress=False)
+    for key in ("csv", "png", "pdf"):
+        assert paths[key].stat().st_size > 0
+    with open(paths["csv"]) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["n"]) for r in rows] == [4, 8] and {r["mode"] for r in rows} == {"quick"}
+    assert float(rows[1]["adversarial"]) < float(rows[0]["adversarial"])
+    for r in rows:  # the laws drawn beside the data are in the data file too
+        assert float(r["law"]) == pytest.approx(0.4 * int(r["n"]) ** 0.5 * 2.0 ** -int(r["n"]))
+        assert float(r["adversarial"]) <= float(r["certified"])
+    assert rows[0]["published"] == "" and cnn_error_width.PUBLISHED[5] == 0.52
