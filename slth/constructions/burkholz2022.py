@@ -730,6 +730,26 @@ def construct(
         if out["const_err"].size:
             const_worst = max(const_worst, float(out["const_err"].max()))
         z = out["z"]
+    return _finish(
+        target, src, kept, errors, t0, t_draw, t_start, timings, n_failed=n_failed,
+        n_inst=n_inst, failed=failed, worst=worst, const_worst=const_worst, tol=tol, L=L,
+        rho_i=rho_i, eps_f=eps_f, delta_f=delta_f, C_f=C_f, on_failure=on_failure,
+        width_from=width_from, wtol=wtol, seed=seed, source=source, widths=list(widths),
+        source_biases="layers.0.bias only (constant units of the univariate layer; later "
+                      "source layers have no bias)",
+        layout="univariate layer of 2 rho units per input plus 2 rho constant units; rho "
+               "copies and rho constant units per hidden target layer",
+        extra={}, stacklevel=3)
+
+
+def _finish(target: Any, src: Any, kept: dict[str, np.ndarray], errors: dict[str, np.ndarray],
+            t0: float, t_draw: float, t_start: float, timings: dict[str, float] | None, *,
+            n_failed: int, n_inst: int, failed: int, worst: float, const_worst: float,
+            tol: float | None, L: int, rho_i: int, eps_f: float | None, delta_f: float,
+            C_f: float, on_failure: str, width_from: str, wtol: float | None, seed: Any,
+            source: Any, widths: list[int], source_biases: str, layout: str,
+            extra: dict[str, Any], stacklevel: int) -> Ticket:
+    """The failure report, the params and the ticket, for the MLP and the CNN paths alike."""
     t_solve = time.perf_counter() - t0
     if n_failed:
         hint = (f"increase `rho` (theorem_rho gives {theorem_rho(target, eps_f, delta_f, C=C_f)}"
@@ -740,37 +760,21 @@ def construct(
         if on_failure == "warn":
             warnings.warn(f"{NAME}: {n_failed} of {n_inst} instances missed the tolerance "
                           f"{tol:.3g} (worst error {worst:.3g}); {hint}", RuntimeWarning,
-                          stacklevel=2)
+                          stacklevel=stacklevel)
     t0 = time.perf_counter()
     params = {
-        "paper": PAPER,
-        "rho": rho_i,
-        "width_from": width_from,
-        "mode": "exact" if tol is None else "eps",
-        "eps": eps_f,
-        "delta": delta_f,
-        "C": C_f,
-        "weight_eps": wtol,
-        "weight_tolerance": tol,
-        "n_instances": n_inst,
-        "n_failed": n_failed,
-        "failed_params": failed,
-        "worst_error": worst,
-        "constant_error": const_worst,
-        "seed": seed,
-        "source_given": source is not None,
+        "paper": PAPER, "rho": rho_i, "width_from": width_from,
+        "mode": "exact" if tol is None else "eps", "eps": eps_f, "delta": delta_f, "C": C_f,
+        "weight_eps": wtol, "weight_tolerance": tol, "n_instances": n_inst,
+        "n_failed": n_failed, "failed_params": failed, "worst_error": worst,
+        "constant_error": const_worst, "seed": seed, "source_given": source is not None,
         "source_law": None if source is not None else LAW,
-        "virtual": isinstance(src, VirtualNetwork),
-        "widths": list(widths),
-        "source_biases": "layers.0.bias only (constant units of the univariate layer; "
-                         "later source layers have no bias)",
-        "layout": "univariate layer of 2 rho units per input plus 2 rho constant units; "
-                  "rho copies and rho constant units per hidden target layer",
+        "virtual": isinstance(src, VirtualNetwork), "widths": widths,
+        "source_biases": source_biases, "layout": layout, **extra,
     }
-    layer_map = {}
-    for k, (name, _) in enumerate(target.layers):
-        path = f"layers.{name}"
-        layer_map[path] = ("layers.0", "layers.2") if k == 0 else (f"layers.{k + 2}",)
+    layer_map = {f"layers.{name}": (("layers.0", "layers.2") if k == 0
+                                    else (f"layers.{k + 2}",))
+                 for k, (name, _) in enumerate(target.layers)}
     ticket = Ticket.from_kept(src, kept, construction=NAME, params=params,
                               layer_map=layer_map, errors=errors,
                               target_fingerprint=target.fingerprint())
@@ -1294,59 +1298,19 @@ def _construct_cnn(target: Network, *, rho: int | None, eps: float | None, delta
         if out["const_err"].size:
             const_worst = max(const_worst, float(out["const_err"].max()))
         z = out["z"]
-    t_solve = time.perf_counter() - t0
-    L = len(stages)
-    if n_failed:
-        hint = (f"increase `rho` (theorem_rho gives {theorem_rho(target, eps_f, delta_f, C=C_f)}"
-                f" at eps={eps_f:g})" if eps_f is not None else "increase `rho` or `weight_eps`")
-        if on_failure == "raise":
-            raise failure_error(NAME, n_failed, n_inst, failed, worst, [tol] * L, "rho",
-                                [rho_i], hint)
-        if on_failure == "warn":
-            warnings.warn(f"{NAME}: {n_failed} of {n_inst} instances missed the tolerance "
-                          f"{tol:.3g} (worst error {worst:.3g}); {hint}", RuntimeWarning,
-                          stacklevel=3)
-    t0 = time.perf_counter()
-    params = {
-        "paper": PAPER,
-        "rho": rho_i,
-        "width_from": width_from,
-        "mode": "exact" if tol is None else "eps",
-        "eps": eps_f,
-        "delta": delta_f,
-        "C": C_f,
-        "weight_eps": wtol,
-        "weight_tolerance": tol,
-        "n_instances": n_inst,
-        "n_failed": n_failed,
-        "failed_params": failed,
-        "worst_error": worst,
-        "constant_error": const_worst,
-        "seed": seed,
-        "source_given": source is not None,
-        "source_law": None if source is not None else LAW,
-        "virtual": isinstance(src, VirtualNetwork),
-        "widths": list(plan.widths()),
-        "source_biases": "layers.0.bias only (constant channels of the univariate 1x1 "
-                         "convolution; later source layers have no bias)",
-        "layout": "univariate 1x1 convolution of 2 rho channels per input channel plus 2 rho "
-                  "constant channels; rho copies and rho constant channels (units) per hidden "
-                  "target layer; bias and constant instances at kernel tap (padding_h, "
-                  "padding_w)",
-        "constant_rows_solved": [bool(x) for x in plan.const_ok],
-    }
-    layer_map = {}
-    for k, (name, _) in enumerate(target.layers):
-        layer_map[f"layers.{name}"] = (("layers.0", "layers.2") if k == 0
-                                       else (f"layers.{k + 2}",))
-    ticket = Ticket.from_kept(src, kept, construction=NAME, params=params,
-                              layer_map=layer_map, errors=errors,
-                              target_fingerprint=target.fingerprint())
-    if timings is not None:
-        timings.update({"draw": t_draw, "solve": t_solve,
-                        "ticket": time.perf_counter() - t0,
-                        "total": time.perf_counter() - t_start})
-    return ticket
+    return _finish(
+        target, src, kept, errors, t0, t_draw, t_start, timings, n_failed=n_failed,
+        n_inst=n_inst, failed=failed, worst=worst, const_worst=const_worst, tol=tol,
+        L=len(stages), rho_i=rho_i, eps_f=eps_f, delta_f=delta_f, C_f=C_f,
+        on_failure=on_failure, width_from=width_from, wtol=wtol, seed=seed, source=source,
+        widths=list(plan.widths()),
+        source_biases="layers.0.bias only (constant channels of the univariate 1x1 "
+                      "convolution; later source layers have no bias)",
+        layout="univariate 1x1 convolution of 2 rho channels per input channel plus 2 rho "
+               "constant channels; rho copies and rho constant channels (units) per hidden "
+               "target layer; bias and constant instances at kernel tap (padding_h, "
+               "padding_w)",
+        extra={"constant_rows_solved": [bool(x) for x in plan.const_ok]}, stacklevel=4)
 
 
 def _chain_items(target_side: bool, plan: _Plan, mats: list[np.ndarray],
