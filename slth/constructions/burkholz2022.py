@@ -637,31 +637,9 @@ def construct(
     t_start = time.perf_counter()
     layers = _mlp_layers(target)
     names = _target_names(target)
-    eps_f = check_eps(eps)
-    delta_f = check_delta(delta)
-    C_f = _validate.positive("C", C)
-    on_failure = str(_validate.one_of("on_failure", on_failure, ON_FAILURE))
-    _validate.boolean("virtual", virtual)
-    wtol = _validate.positive("weight_eps", weight_eps, allow_none=True)
-    chunk = _validate.integer("chunk_bytes", chunk_bytes, low=1)
-    if rho is not None:
-        rho_i = _validate.integer("rho", rho, low=1)
-        width_from = "rho"
-    elif source is not None:
-        rho_i = _infer_rho(target, source)
-        width_from = "source"
-    elif eps_f is not None:
-        rho_i = theorem_rho(target, eps_f, delta_f, C=C_f)
-        width_from = "eps"
-    else:
-        raise InputError("`rho` must be given (an int >= 1) unless `eps` or `source` is; "
-                         "received rho=None, eps=None, source=None")
-    tol = wtol if wtol is not None else (None if eps_f is None
-                                         else weight_tolerance(target, eps_f))
-    if tol is None and rho_i > EXACT_MAX_N:
-        raise LimitError(f"`rho` = {rho_i}: exact mode (eps=None, weight_eps=None) solves every "
-                         f"instance optimally and accepts rho <= {EXACT_MAX_N}; pass `eps` or "
-                         "`weight_eps`")
+    eps_f, delta_f, C_f, on_failure, wtol, chunk, rho_i, width_from, tol = _check_args(
+        target, rho, eps, delta, C, on_failure, virtual, weight_eps, chunk_bytes, source,
+        _infer_rho)
     arch = source_architecture(target, rho_i)
     t0 = time.perf_counter()
     if source is not None:
@@ -740,6 +718,42 @@ def construct(
         layout="univariate layer of 2 rho units per input plus 2 rho constant units; rho "
                "copies and rho constant units per hidden target layer",
         extra={}, stacklevel=3)
+
+
+def _check_args(target: Any, rho: Any, eps: Any, delta: Any, C: Any, on_failure: Any,
+                virtual: Any, weight_eps: Any, chunk_bytes: Any, source: Any,
+                infer_rho: Any) -> tuple[Any, ...]:
+    """The checked arguments, the width (and where it came from) and the tolerance.
+
+    Shared by the MLP and the CNN paths; ``infer_rho(target, source)`` reads rho off a
+    given source.
+    """
+    eps_f = check_eps(eps)
+    delta_f = check_delta(delta)
+    C_f = _validate.positive("C", C)
+    on_failure = str(_validate.one_of("on_failure", on_failure, ON_FAILURE))
+    _validate.boolean("virtual", virtual)
+    wtol = _validate.positive("weight_eps", weight_eps, allow_none=True)
+    chunk = _validate.integer("chunk_bytes", chunk_bytes, low=1)
+    if rho is not None:
+        rho_i = _validate.integer("rho", rho, low=1)
+        width_from = "rho"
+    elif source is not None:
+        rho_i = infer_rho(target, source)
+        width_from = "source"
+    elif eps_f is not None:
+        rho_i = theorem_rho(target, eps_f, delta_f, C=C_f)
+        width_from = "eps"
+    else:
+        raise InputError("`rho` must be given (an int >= 1) unless `eps` or `source` is; "
+                         "received rho=None, eps=None, source=None")
+    tol = wtol if wtol is not None else (None if eps_f is None
+                                         else weight_tolerance(target, eps_f))
+    if tol is None and rho_i > EXACT_MAX_N:
+        raise LimitError(f"`rho` = {rho_i}: exact mode (eps=None, weight_eps=None) solves every "
+                         f"instance optimally and accepts rho <= {EXACT_MAX_N}; pass `eps` or "
+                         "`weight_eps`")
+    return eps_f, delta_f, C_f, on_failure, wtol, chunk, rho_i, width_from, tol
 
 
 def _finish(target: Any, src: Any, kept: dict[str, np.ndarray], errors: dict[str, np.ndarray],
@@ -1190,31 +1204,9 @@ def _construct_cnn(target: Network, *, rho: int | None, eps: float | None, delta
                    timings: dict[str, float] | None) -> Ticket:
     t_start = time.perf_counter()
     stages = _cnn_stages(target)
-    eps_f = check_eps(eps)
-    delta_f = check_delta(delta)
-    C_f = _validate.positive("C", C)
-    on_failure = str(_validate.one_of("on_failure", on_failure, ON_FAILURE))
-    _validate.boolean("virtual", virtual)
-    wtol = _validate.positive("weight_eps", weight_eps, allow_none=True)
-    chunk = _validate.integer("chunk_bytes", chunk_bytes, low=1)
-    if rho is not None:
-        rho_i = _validate.integer("rho", rho, low=1)
-        width_from = "rho"
-    elif source is not None:
-        rho_i = _cnn_infer_rho(target, source)
-        width_from = "source"
-    elif eps_f is not None:
-        rho_i = theorem_rho(target, eps_f, delta_f, C=C_f)
-        width_from = "eps"
-    else:
-        raise InputError("`rho` must be given (an int >= 1) unless `eps` or `source` is; "
-                         "received rho=None, eps=None, source=None")
-    tol = wtol if wtol is not None else (None if eps_f is None
-                                         else weight_tolerance(target, eps_f))
-    if tol is None and rho_i > EXACT_MAX_N:
-        raise LimitError(f"`rho` = {rho_i}: exact mode (eps=None, weight_eps=None) solves every "
-                         f"instance optimally and accepts rho <= {EXACT_MAX_N}; pass `eps` or "
-                         "`weight_eps`")
+    eps_f, delta_f, C_f, on_failure, wtol, chunk, rho_i, width_from, tol = _check_args(
+        target, rho, eps, delta, C, on_failure, virtual, weight_eps, chunk_bytes, source,
+        _cnn_infer_rho)
     plan = _Plan(target, rho_i)
     arch = plan.arch
     t0 = time.perf_counter()
