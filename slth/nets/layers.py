@@ -49,6 +49,14 @@ class Dense(Layer):
     :meth:`slth.nets.MLP.forward`, so the two agree bit for bit. The sparse and
     the dense path sum in different orders: they agree to rounding (bit for bit
     where every product and partial sum is exact, e.g. on small integers).
+
+    Per-example inputs may also have leading axes, ``(..., d_in)`` (a sequence
+    of ``T`` tokens: ``(T, d_in)``): the layer acts on the last axis, token by
+    token, as ``torch.nn.Linear`` does, and outputs ``(..., d_out)``. Such a
+    batch is reshaped to ``(batch * ..., d_in)`` for one 2-D product (dense or
+    sparse) and back. Vector inputs ``(d_in,)`` take the 2-D path unchanged.
+    :meth:`declared_input_shape` stays ``(d_in,)``: a network that takes token
+    sequences must be given its ``input_shape``.
     """
 
     d_in: int
@@ -74,14 +82,18 @@ class Dense(Layer):
         return (self.d_in,)
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        if tuple(input_shape) != (self.d_in,):
+        shape = tuple(input_shape)
+        if len(shape) == 0 or shape[-1] != self.d_in:
             raise ShapeError(
-                f"Dense(d_in={self.d_in}) takes inputs of shape ({self.d_in},); received "
-                f"inputs of shape {tuple(input_shape)}"
+                f"Dense(d_in={self.d_in}) takes inputs of shape ({self.d_in},), or "
+                f"(..., {self.d_in}) with the features last; received inputs of shape {shape}"
             )
-        return (self.d_out,)
+        return (*shape[:-1], self.d_out)
 
     def apply(self, params: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+        if x.ndim > 2:  # token sequences: one 2-D product over every position
+            lead = x.shape[:-1]
+            return self.apply(params, x.reshape(-1, x.shape[-1])).reshape(*lead, self.d_out)
         w = params["weight"]
         if sp.issparse(w):
             y = np.ascontiguousarray((w @ x.T).T)
@@ -92,6 +104,10 @@ class Dense(Layer):
         return y
 
     def vjp(self, params: Mapping[str, Any], x: np.ndarray, grad_out: np.ndarray) -> np.ndarray:
+        if grad_out.ndim > 2:
+            lead = grad_out.shape[:-1]
+            g = self.vjp(params, x, grad_out.reshape(-1, grad_out.shape[-1]))
+            return g.reshape(*lead, self.d_in)
         w = params["weight"]
         if sp.issparse(w):
             return np.ascontiguousarray((w.T @ grad_out.T).T)
