@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -65,6 +66,7 @@ __all__ = [
     "VirtualNetwork",
     "VirtualSource",
     "param_key",
+    "resolve_law",
 ]
 
 #: Domain-separation prefix of :func:`param_key` (its version: changing it changes every bit).
@@ -147,12 +149,78 @@ def _check_name(name: object, what: str = "`name`") -> str:
     return name
 
 
-def _check_law(law: object) -> Law:
-    if not isinstance(law, str) or law not in LAWS:
-        raise InputError(
-            f"`law` must be one of {', '.join(repr(k) for k in LAWS)}; "
-            f"received {format_value(law)}")
-    return LAWS[law]
+_UNIFORM = re.compile(r"uniform\[([^,\]]+),([^,\]]+)\]")
+
+
+def resolve_law(name: str) -> Law:
+    """The :class:`Law` named ``name``: a key of :data:`LAWS` or any ``"uniform[lo,hi]"``.
+
+    ``"uniform[lo,hi]"`` (``lo < hi`` finite float literals, e.g.
+    ``"uniform[-2.5,2.5]"``) is ``u (hi - lo) + lo``: uniform on ``[lo, hi)`` up to
+    two float64 roundings (exact when ``hi - lo`` is a power of two and ``lo`` a
+    multiple of its ulp, as for the laws of :data:`LAWS`).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    Law
+
+    Raises
+    ------
+    InputError
+        Not a str, not in :data:`LAWS` and not of the form ``"uniform[lo,hi]"``
+        with finite ``lo < hi``.
+    """
+    if isinstance(name, str):
+        if name in LAWS:
+            return LAWS[name]
+        m = _UNIFORM.fullmatch(name.replace(" ", ""))
+        if m is not None:
+            try:
+                lo, hi = float(m.group(1)), float(m.group(2))
+            except ValueError:
+                lo = hi = math.nan
+            if math.isfinite(lo) and math.isfinite(hi) and lo < hi:
+                return Law(name, hi - lo, lo, lo, hi,
+                           f"{lo!r} + {hi - lo!r} u: uniform on [{lo!r}, {hi!r})")
+    raise InputError(
+        f"`law` must be one of {', '.join(repr(k) for k in LAWS)} or 'uniform[lo,hi]' with "
+        f"finite lo < hi; received {format_value(name)}")
+
+
+def _check_law(law_: object) -> Law:
+    return resolve_law(law_)  # type: ignore[arg-type]
+
+
+def _check_laws(laws: object, spec: Mapping[str, Shape]) -> str | Mapping[str, str]:
+    """A law name, or a mapping giving every spec name its law name (checked)."""
+    if isinstance(laws, Mapping):
+        out: dict[str, str] = {}
+        for name in spec:
+            if name not in laws:
+                raise InputError(
+                    f"`law` is a mapping and must give a law for every parameter; missing "
+                    f"{name!r}")
+            resolve_law(laws[name])
+            out[name] = laws[name]
+        extra = [n for n in laws if n not in spec]
+        if extra:
+            raise InputError(f"`law` names parameters that are not in `spec`: "
+                             f"{_names_text(extra)}")
+        return MappingProxyType(out)
+    resolve_law(laws)  # type: ignore[arg-type]
+    return laws  # type: ignore[return-value]
+
+
+def _law_of(laws: str | Mapping[str, str], name: str) -> Law:
+    return resolve_law(laws[name] if isinstance(laws, Mapping) else laws)
+
+
+def _law_json(laws: str | Mapping[str, str]) -> str | dict[str, str]:
+    return dict(laws) if isinstance(laws, Mapping) else laws
 
 
 def _check_shape(name: str, shape: object) -> Shape:
@@ -259,8 +327,9 @@ class Source(Protocol):
     ----------
     spec : Mapping[str, tuple of int]
         Parameter name -> shape, read-only, in the network's order.
-    law : str or None
-        A key of :data:`LAWS`; None for arrays of unknown law.
+    law : str, Mapping[str, str] or None
+        A law name (:func:`resolve_law`) or one per parameter; None for arrays of
+        unknown law.
     seed : int or None
         The seed the entries derive from (:func:`param_key`); None for given arrays.
     """
@@ -296,8 +365,8 @@ class DenseSource:
     ----------
     arrays : Mapping[str, array_like]
         Parameter name -> values; copied into read-only C-contiguous float64 arrays.
-    law : str, optional
-        A key of :data:`LAWS`, if the arrays follow one.
+    law : str or Mapping[str, str], optional
+        A law name (:func:`resolve_law`) or one per parameter, if the arrays follow one.
     seed : int, optional
         The seed the arrays were drawn from with :meth:`draw` (then ``law`` is
         required). Not verified here; ``DenseSource.draw(spec, law, seed)`` is
@@ -316,7 +385,7 @@ class DenseSource:
     """
 
     arrays: Mapping[str, np.ndarray]
-    law: str | None = None
+    law: str | Mapping[str, str] | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -324,7 +393,7 @@ class DenseSource:
             raise InputError(
                 "`arrays` must be a mapping from parameter name to array; "
                 f"received {format_value(self.arrays)}")
-        if self.law is not None:
+        if self.law is not None and not isinstance(self.law, Mapping):
             _check_law(self.law)
         if self.seed is not None:
             object.__setattr__(self, "seed", _check_seed(self.seed))
@@ -353,7 +422,8 @@ class DenseSource:
             self, "_spec", MappingProxyType({n: tuple(a.shape) for n, a in held.items()}))
 
     @classmethod
-    def draw(cls, spec: Mapping[str, Sequence[int]], law: str, seed: int) -> DenseSource:
+    def draw(cls, spec: Mapping[str, Sequence[int]], law: str | Mapping[str, str],
+             seed: int) -> DenseSource:
         """Draw every parameter from ``seed`` with numpy's Philox generator.
 
         Parameter ``name`` is ``law.from_uniform(Generator(Philox(key=param_key(seed,
@@ -364,8 +434,9 @@ class DenseSource:
         ----------
         spec : Mapping[str, tuple of int]
             Parameter name -> shape.
-        law : str
-            A key of :data:`LAWS`.
+        law : str or Mapping[str, str]
+            A law name (:func:`law`: a key of :data:`LAWS` or ``"uniform[lo,hi]"``),
+            or a mapping giving each parameter its law.
         seed : int
             >= 0.
 
@@ -381,7 +452,7 @@ class DenseSource:
             The arrays (8 bytes per entry) exceed the memory budget.
         """
         shapes = _check_spec(spec)
-        the_law = _check_law(law)
+        laws = _check_laws(law, shapes)
         seed = _check_seed(seed)
         total = sum(math.prod(s) for s in shapes.values())
         check_memory(
@@ -392,12 +463,12 @@ class DenseSource:
         held: dict[str, np.ndarray] = {}
         for name, shape in shapes.items():
             arr = _generator(seed, name).random(math.prod(shape))
-            the_law.from_uniform(arr, out=arr)
+            _law_of(laws, name).from_uniform(arr, out=arr)
             arr = arr.reshape(shape)
             arr.setflags(write=False)
             held[name] = arr
         self = cls.__new__(cls)
-        object.__setattr__(self, "law", law)
+        object.__setattr__(self, "law", laws)
         object.__setattr__(self, "seed", seed)
         self._set(held)
         return self
@@ -459,8 +530,11 @@ class VirtualSource:
     ----------
     spec : Mapping[str, tuple of int]
         Parameter name -> shape (each under 2^63 entries).
-    law : str
-        A key of :data:`LAWS`.
+    law : str or Mapping[str, str]
+        A law name (:func:`resolve_law`: a key of :data:`LAWS` or
+        ``"uniform[lo,hi]"``), or a mapping giving every spec name its law (the
+        query/key and value/output weights of Otsuka et al.'s attention source
+        follow different laws).
     seed : int
         >= 0.
 
@@ -471,17 +545,18 @@ class VirtualSource:
     """
 
     spec: Mapping[str, Shape]
-    law: str
+    law: str | Mapping[str, str]
     seed: int
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "spec", _check_spec(self.spec))
-        _check_law(self.law)
+        object.__setattr__(self, "law", _check_laws(self.law, self.spec))
         object.__setattr__(self, "seed", _check_seed(self.seed))
         object.__setattr__(self, "_keys", {})
 
     def _identity(self) -> tuple[object, ...]:
-        return (tuple(self.spec.items()), self.law, self.seed)
+        law_id = tuple(self.law.items()) if isinstance(self.law, Mapping) else self.law
+        return (tuple(self.spec.items()), law_id, self.seed)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, VirtualSource):
@@ -493,7 +568,7 @@ class VirtualSource:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # the read-only spec view does not pickle: rebuild from spec, law and seed
-        return (VirtualSource, (dict(self.spec), self.law, self.seed))
+        return (VirtualSource, (dict(self.spec), _law_json(self.law), self.seed))
 
     def __repr__(self) -> str:
         return f"VirtualSource(spec={_spec_repr(self.spec)}, law={self.law!r}, seed={self.seed})"
@@ -544,7 +619,7 @@ class VirtualSource:
             alternative="read the entries in smaller batches")
         flat = np.ascontiguousarray(idx.reshape(-1))
         key = np.array(self.key(name), dtype=np.uint64)
-        law = LAWS[self.law]
+        law = _law_of(self.law, name)
         out = _philox._affine_entries(key, flat, law.scale, law.shift)
         return out.reshape(idx.shape)
 
@@ -566,7 +641,7 @@ class VirtualSource:
             what=f"VirtualSource.dense(`{name}`): {format_count(n)} float64 entries",
             alternative="read only the entries needed with `entries(name, flat_index)`")
         arr = _generator(self.seed, name).random(n)
-        LAWS[self.law].from_uniform(arr, out=arr)
+        _law_of(self.law, name).from_uniform(arr, out=arr)
         return arr.reshape(shape)
 
     def to_dense(self) -> DenseSource:

@@ -453,7 +453,8 @@ def _layer_map_from_names(source: Any, lm: Mapping[Any, Any]) -> dict[str, tuple
 def _virtual_spec(info: Any) -> dict[str, tuple[int, ...]] | None:
     """The VirtualSource spec a file's ``source`` metadata records, or None if malformed."""
     if not (isinstance(info, dict) and info.get("kind") == "virtual"
-            and isinstance(info.get("spec"), list) and isinstance(info.get("law"), str)
+            and isinstance(info.get("spec"), list)
+            and isinstance(info.get("law"), (str, dict))
             and isinstance(info.get("seed"), int) and not isinstance(info.get("seed"), bool)):
         return None
     try:
@@ -1317,7 +1318,7 @@ target_fingerprint, errors
             vs = src.source
             info.update({
                 "spec": [[name, list(shape)] for name, shape in vs.spec.items()],
-                "law": vs.law,
+                "law": dict(vs.law) if isinstance(vs.law, Mapping) else vs.law,
                 "seed": int(vs.seed),
                 "key_names": dict(src.key_names),
             })

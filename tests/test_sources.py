@@ -389,7 +389,8 @@ def test_entry_errors(kind, call, error, match):
 
 @pytest.mark.parametrize("args, error, match", [
     (({"w": (3,)}, "normal", 0), InputError,
-     r"`law` must be one of 'uniform\[-1,1\]', 'uniform\[0,1\]'; received 'normal'"),
+     r"`law` must be one of 'uniform\[-1,1\]', 'uniform\[0,1\]' or 'uniform\[lo,hi\]' with "
+     r"finite lo < hi; received 'normal'"),
     (({"w": (3,)}, None, 0), InputError, r"`law` must be one of"),
     (({"w": (3,)}, "uniform[-1,1]", -2), InputError,
      r"`seed` must be a non-negative int; received -2"),
@@ -437,3 +438,47 @@ def test_reference_twins_agree_with_kernels_on_random_input():
         assert reference_stream_raw(key, idx) == [int(w) for w in stream_raw(key, idx)]
         assert np.array_equal(reference_entries_uniform(key, idx), entries_uniform(key, idx))
     assert _philox.MAX_INDEX == 2**63 - 1
+
+
+# ----------------------------------------------------------------------------- laws by name
+@pytest.mark.parametrize("name", ["uniform[-1,1]", "uniform[-2.5,2.5]", "uniform[0.25, 3]",
+                                  "uniform[-1.6817928305074292,1.6817928305074292]"])
+def test_resolve_law_parses_uniform_ranges(name: str) -> None:
+    from slth.sources import resolve_law
+
+    law = resolve_law(name)
+    u = np.array([0.0, 0.5, 1.0 - 2.0**-53])
+    lo, hi = (float(t) for t in name.replace(" ", "")[8:-1].split(","))
+    assert (law.low, law.high) == (lo, hi)
+    np.testing.assert_allclose(law.from_uniform(u.copy()), lo + (hi - lo) * u, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["uniform[1,0]", "uniform[0,0]", "uniform[-inf,1]",
+                                  "uniform[a,1]", "normal", 3])
+def test_resolve_law_refuses_bad_names(name: object) -> None:
+    from slth.sources import resolve_law
+
+    with pytest.raises(InputError, match="`law` must be one of"):
+        resolve_law(name)  # type: ignore[arg-type]
+
+
+def test_per_parameter_laws_virtual_equals_dense() -> None:
+    spec = {"q": (6, 3), "v": (4,)}
+    laws = {"q": "uniform[-2,2]", "v": "uniform[-1,1]"}
+    vs = VirtualSource(spec, laws, 11)
+    ds = DenseSource.draw(spec, laws, 11)
+    for name in spec:
+        np.testing.assert_array_equal(vs.dense(name), ds.dense(name))
+        flat = np.arange(int(np.prod(spec[name])))
+        np.testing.assert_array_equal(vs.entries(name, flat), ds.dense(name).reshape(-1))
+    # one law per parameter: q spans (-2, 2), and equals 2x the U[-1,1] draw of its key
+    one = VirtualSource(spec, "uniform[-1,1]", 11)
+    np.testing.assert_array_equal(vs.dense("q"), 2.0 * one.dense("q"))
+    np.testing.assert_array_equal(vs.dense("v"), one.dense("v"))
+    assert vs == VirtualSource(spec, dict(laws), 11)
+    assert hash(vs) == hash(VirtualSource(spec, laws, 11))
+    assert vs != one
+    with pytest.raises(InputError, match="missing 'v'"):
+        VirtualSource(spec, {"q": "uniform[-1,1]"}, 0)
+    with pytest.raises(InputError, match="not in `spec`"):
+        VirtualSource(spec, {**laws, "w": "uniform[-1,1]"}, 0)
