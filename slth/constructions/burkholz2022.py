@@ -22,8 +22,8 @@ ReLU, ..., Dense`` layers, an :class:`~slth.nets.MLP` included) and sequential
 ReLU CNNs (section "Convolutional targets" below: ``Conv2d`` first, then
 ``Conv2d``/``Dense`` layers with exactly one ``ReLU`` between consecutive ones,
 ``MaxPool2d``/``AvgPool2d``/``Flatten`` anywhere between them, ending with a
-``Conv2d`` or ``Dense``). Residual targets are refused with an
-:class:`~slth.errors.InputError` (not implemented yet).
+``Conv2d`` or ``Dense``), and residual targets of either kind (section
+"Residual targets" below).
 
 The construction
 ----------------
@@ -106,6 +106,56 @@ scheme, RelationalML/LT-existence). Target convolutions ``K_l`` of shape
   (each acts per channel, so copies stay copies and constant channels stay
   constant: the pools have no padding). Source layer ``k + 2`` is target
   layer ``k`` (``layer_map`` as for MLPs).
+
+Residual targets
+----------------
+Burkholz's ICML 2022 paper ("Convolutional and Residual Networks Provably Contain
+Lottery Tickets", abstract confirmed; its theorem numbers could not be read) and
+the NeurIPS 2022 paper ("Most Activation Functions Can Win the Lottery Without
+Excessive Depth", depth ``L + 1``) cover residual targets; the public code builds
+no residual ticket. slth's construction, block by block: a target
+:class:`~slth.nets.base.Residual` ``x -> x + F(x)`` becomes a source ``Residual``
+over the source layers of ``F``'s layers (named ``"layers.<k+2>.body.<name>"`` for
+the target's ``"layers.<k>.body.<name>"``), each built exactly as a later target
+layer above (rho copies, rho constant channels, one subset sum per copy, input
+neuron and kernel tap). The skip path is the identity on the source: a body
+layer's copy ``(i, s)`` is source channel (unit) ``rho i + s`` and constant ``t``
+is ``rho c + t``, the same layout as the block input's, so ``x + F(x)`` adds copy
+``s`` of the skip to copy ``s`` of the body: ``|X_s + F_s - (x + f)| <= max_s |X_s
+- x| + max_s |F_s - f|``. The body's last layer leaves its constant rows empty
+(output 0), so the sum's constant channels are the block input's, ``z``; the
+next layer's bias instances use them as before. Target rules (InputError
+otherwise, naming the layer):
+
+* a residual body holds only ``Conv2d``, ``Dense`` and ``ReLU`` layers
+  (shape-keeping; no pooling, ``Flatten`` or nested ``Residual``), starts and
+  ends with a ``Conv2d``/``Dense`` (a ResNet basic block ``[conv, ReLU, conv]``
+  with the ReLU after the block): the output of a body must be an affine layer's
+  copies, which the skip can be added to copy-wise;
+* exactly one ReLU between consecutive affine layers, residual bodies counted in
+  order (a ReLU before the block, one inside between its layers, one after it);
+* the first target layer is the doubled one (the univariate layer reads the raw
+  input, which has no copies): a target may not start with a ``Residual`` (its
+  skip would have to add the raw input to rho copies), and the last target layer
+  (one output unit per target output, no copies) may not lie in one;
+* a Dense-bodied block right after a ``Flatten`` of an image of more than one
+  pixel is refused (the flattened copies are laid out pixel by pixel, not as
+  ``rho i + s``): put a Dense layer before it;
+* biases in padded convolutions follow the rule above (constant channels stay
+  constant only with ``padding <= (kernel_size - 1) // 2``).
+
+A ResNet's downsampling blocks (a strided convolution and a 1x1 projection on
+the skip) are not a ``Residual`` of equal shapes; a plain strided ``Conv2d``
+between stages is the supported variant. MLP-shaped residual nets (``Dense``
+first, ``Dense`` bodies) take the same path, with a ``Dense`` univariate layer.
+
+The certificate through a block: with ``e_x``, ``r_x`` the block input's error
+and radius bounds, the body's layers are propagated by the recursion below from
+``(e_x, r_x)`` to ``(e_F, r_F)``, and the block's output has ``e <= e_x + e_F``
+(the worst-copy inequality above, then the triangle inequality in l2) and
+``||x + f|| <= r_x + r_F``; the constant channels' values add (interval radii
+too). The float64 chain adds, per block, ``phi <= phi_x + phi_F + gamma_1 (r_x
++ phi_x + r_F + phi_F)`` for the rounding of the sum.
 
 The certificate (:func:`certified_bound`)
 -----------------------------------------
@@ -236,9 +286,9 @@ def _mlp_layers(target: Any) -> list[tuple[np.ndarray, np.ndarray | None]]:
     for k, (name, layer) in enumerate(layers):
         want = Dense if k % 2 == 0 else ReLU
         if isinstance(layer, Residual):
-            raise InputError(f"`target` layer {name!r} is a Residual block: burkholz2022 "
-                             "builds tickets for ReLU MLPs only (residual targets are not "
-                             "supported yet)")
+            raise InputError(f"`target` layer {name!r} is a Residual block: the MLP path "
+                             "takes Dense/ReLU layers only (residual targets take the "
+                             "layer-typed path, see the module docstring)")
         if not isinstance(layer, want):
             raise InputError(f"`target` must alternate Dense and ReLU layers, starting and "
                              f"ending with Dense (or, for a convolutional target, start "
@@ -563,8 +613,10 @@ def construct(
         between them, ending with a ``Conv2d`` or ``Dense`` (e.g. ``Conv2d,
         ReLU, MaxPool2d, Conv2d, ReLU, Flatten, Dense``). Any stride and
         padding; a biased Conv2d needs ``padding <= (kernel_size - 1) // 2``
-        in it and in every Conv2d before it. Residual targets raise
-        :class:`InputError` (not supported yet).
+        in it and in every Conv2d before it. Residual blocks (module
+        docstring, "Residual targets"): bodies of Conv2d/Dense/ReLU starting
+        and ending with an affine layer, not before the first affine layer;
+        MLP-shaped residual nets (Dense first) too.
     rho : int, optional
         Copies per target neuron and candidates per subset-sum instance (module
         docstring). Default: :func:`theorem_rho` from ``eps`` and ``delta``, or
@@ -961,8 +1013,8 @@ _PARAM_FREE = (ReLU, MaxPool2d, AvgPool2d, Flatten)
 
 
 def _is_cnn(target: Any) -> bool:
-    """A Network whose top-level layers include a Conv2d (the CNN path)."""
-    return isinstance(target, Network) and any(isinstance(lay, Conv2d)
+    """A Network with a top-level Conv2d or Residual layer (the layer-typed path)."""
+    return isinstance(target, Network) and any(isinstance(lay, (Conv2d, Residual))
                                                for _, lay in target.layers)
 
 
@@ -971,15 +1023,26 @@ class _Stage:
 
     def __init__(self, index: int, name: str, layer: Any, W: np.ndarray,
                  b: np.ndarray | None, in_shape: tuple[int, ...],
-                 out_shape: tuple[int, ...]) -> None:
+                 out_shape: tuple[int, ...], body: str | None = None,
+                 res_begin: bool = False, res_end: bool = False) -> None:
         self.index = index
         self.name = name
+        # target and source layer paths; a stage inside a Residual at top-level index k
+        # (name t) with body name ``body`` is "layers.t.body.<body>" -> "layers.<k+2>.body.<body>"
+        self.body = body
+        self.tpath = f"layers.{name}" if body is None else f"layers.{name}.body.{body}"
+        self.src_name = str(index + 2) if body is None else body
+        self.spath = (f"layers.{index + 2}" if body is None
+                      else f"layers.{index + 2}.body.{body}")
+        self.res_begin = res_begin   # first affine layer of a residual body
+        self.res_end = res_end       # last affine layer of a residual body
         self.layer = layer
         self.W = W
         self.b = b
         self.in_shape = in_shape
         self.out_shape = out_shape
-        self.after: list[tuple[int, str, Any, tuple[int, ...]]] = []  # (k, name, layer, out)
+        # (source name, target path, layer, output shape) of the parameter-free layers after it
+        self.after: list[tuple[str, str, Any, tuple[int, ...]]] = []
         self.conv = isinstance(layer, Conv2d)
         # kernel tap of the bias / constant instances: (ph, pw) stays inside the input
         # at every output pixel iff 2 p <= k - 1 in both dimensions (module docstring)
@@ -1007,45 +1070,94 @@ class _Stage:
 
 
 def _cnn_stages(target: Network) -> list[_Stage]:
-    """The affine stages of a CNN target; InputError for what this construction cannot do."""
+    """The affine stages of a CNN or residual target, residual bodies flattened in order.
+
+    InputError for what this construction cannot do (module docstring, "Residual
+    targets", for the residual rules).
+    """
     shape = tuple(int(s) for s in target.input_shape)  # type: ignore[union-attr]
     stages: list[_Stage] = []
+    spread = False  # a Flatten of an image of > 1 pixel since the last affine layer
+
+    def affine(k: int, name: str, layer: Any, path: str, key: str, body: str | None,
+               begin: bool, end: bool) -> None:
+        nonlocal shape, spread
+        if not stages and not isinstance(layer, (Conv2d, Dense)):
+            raise InputError(f"`target` layer {path!r} is {layer!r}: the target must start "
+                             "with a Conv2d or Dense layer")
+        if stages:
+            n_relu = sum(isinstance(a[2], ReLU) for a in stages[-1].after)
+            if n_relu != 1:
+                raise InputError(
+                    f"`target` must have exactly one ReLU between consecutive Conv2d/"
+                    f"Dense layers (pooling and Flatten may sit beside it; residual blocks "
+                    f"counted in order); before layer {path!r} ({layer!r}) there are {n_relu}")
+        w = np.asarray(target.params[f"{key}.weight"], dtype=np.float64)
+        bb = target.params.get(f"{key}.bias") if layer.bias else None
+        out = tuple(int(v) for v in layer.output_shape(shape))
+        stages.append(_Stage(k, name, layer, w,
+                             None if bb is None else np.asarray(bb, dtype=np.float64),
+                             shape, out, body, begin, end))
+        shape = out
+        spread = False
+
     for k, (name, layer) in enumerate(target.layers):
+        path = f"layers.{name}"
         if isinstance(layer, Residual):
-            raise InputError(f"`target` layer {name!r} is a Residual block: burkholz2022 "
-                             "builds tickets for sequential ReLU MLPs and CNNs only (residual "
-                             "targets are not supported yet)")
-        if isinstance(layer, (Conv2d, Dense)):
-            if not stages and not isinstance(layer, Conv2d):
-                raise InputError(f"`target` layer {name!r} is {layer!r}: a convolutional "
-                                 "target must start with a Conv2d layer")
-            if stages:
-                n_relu = sum(isinstance(a[2], ReLU) for a in stages[-1].after)
-                if n_relu != 1:
+            body = list(layer.body)
+            if not stages:
+                raise InputError(
+                    f"`target` layer {path!r} is a Residual block before the first Conv2d/"
+                    "Dense layer: burkholz2022 doubles the first target layer (the "
+                    "univariate layer reads the raw input, with no copies), so the skip "
+                    "path cannot be added copy-wise to the body's output; start the target "
+                    "with a Conv2d or Dense layer outside any Residual")
+            if spread:
+                raise InputError(
+                    f"`target` layer {path!r} is a Residual block right after a Flatten of an "
+                    "image of more than one pixel: the source lays the flattened copies out "
+                    "pixel by pixel, not as the rho copies of each unit a Dense body "
+                    "outputs, so the skip cannot be added copy-wise; put a Dense layer "
+                    "between the Flatten and the block")
+            for bname, blay in body:
+                if not isinstance(blay, (Conv2d, Dense, ReLU)):
                     raise InputError(
-                        f"`target` must have exactly one ReLU between consecutive Conv2d/"
-                        f"Dense layers (pooling and Flatten may sit beside it); before layer "
-                        f"{name!r} ({layer!r}) there are {n_relu}")
-            w = np.asarray(target.params[f"layers.{name}.weight"], dtype=np.float64)
-            b = target.params.get(f"layers.{name}.bias") if layer.bias else None
-            out = tuple(int(s) for s in layer.output_shape(shape))
-            stages.append(_Stage(k, name, layer, w,
-                                 None if b is None else np.asarray(b, dtype=np.float64),
-                                 shape, out))
-            shape = out
+                        f"`target` layer {path}.body.{bname} is {blay!r}: a residual body "
+                        "may hold only Conv2d, Dense and ReLU layers (shape-keeping, no "
+                        "pooling, Flatten or nested Residual)")
+            ends = [i for i, (_, bl) in enumerate(body) if isinstance(bl, (Conv2d, Dense))]
+            if not ends or ends[0] != 0 or ends[-1] != len(body) - 1:
+                raise InputError(
+                    f"`target` layer {path!r} is a Residual whose body {layer.body!r} does not "
+                    "start and end with a Conv2d/Dense layer: the body's output must be an "
+                    "affine layer's rho copies, which the source adds copy-wise to the skip "
+                    "path (put the ReLU after the block, as in a ResNet basic block)")
+            for i, (bname, blay) in enumerate(body):
+                bpath = f"{path}.body.{bname}"
+                if isinstance(blay, (Conv2d, Dense)):
+                    affine(k, name, blay, bpath, bpath, bname, i == 0, i == len(body) - 1)
+                else:
+                    stages[-1].after.append((bname, bpath, blay, shape))
+        elif isinstance(layer, (Conv2d, Dense)):
+            affine(k, name, layer, path, path, None, False, False)
         elif isinstance(layer, _PARAM_FREE):
             if not stages:
-                raise InputError(f"`target` layer {name!r} is {layer!r}: a convolutional "
-                                 "target must start with a Conv2d layer")
+                raise InputError(f"`target` layer {path!r} is {layer!r}: the target must "
+                                 "start with a Conv2d or Dense layer")
+            if isinstance(layer, Flatten) and int(math.prod(shape[1:])) > 1:
+                spread = True
             shape = tuple(int(s) for s in layer.output_shape(shape))
-            stages[-1].after.append((k, name, layer, shape))
+            stages[-1].after.append((str(k + 2), path, layer, shape))
         else:
-            raise InputError(f"`target` layer {name!r} is {layer!r}: burkholz2022 supports "
-                             "Conv2d, Dense, ReLU, MaxPool2d, AvgPool2d and Flatten layers")
-    if stages[-1].after:
-        k, name, layer, _ = stages[-1].after[-1]
-        raise InputError(f"`target` must end with a Conv2d or Dense layer; its last layer "
-                         f"{name!r} is {layer!r}")
+            raise InputError(f"`target` layer {path!r} is {layer!r}: burkholz2022 supports "
+                             "Conv2d, Dense, ReLU, MaxPool2d, AvgPool2d, Flatten and Residual "
+                             "layers")
+    if stages[-1].after or stages[-1].body is not None:
+        what = (f"{stages[-1].after[-1][1]!r} is {stages[-1].after[-1][2]!r}"
+                if stages[-1].after else f"{target.layers[-1][0]!r} is a Residual block")
+        raise InputError(f"`target` must end with a Conv2d or Dense layer outside any "
+                         f"Residual (the last source layer has one unit per output, no "
+                         f"copies); its last layer {what}")
     # biases read the constant channels: they must be constant at every pixel
     ok = True  # the constants of the previous source layer are exact everywhere
     for st in stages:
@@ -1078,8 +1190,11 @@ class _Plan:
         self.c0 = c0
         self.m0 = 2 * rho * (c0 + 1)
         self.n_uni = 2 * rho * c0
-        layers: list[tuple[str, Any]] = [
-            ("0", Conv2d(c0, self.m0, 1, bias=True)), ("1", ReLU())]
+        first: Any = (Conv2d(c0, self.m0, 1, bias=True) if st[0].conv
+                      else Dense(c0, self.m0, bias=True))
+        layers: list[tuple[str, Any]] = [("0", first), ("1", ReLU())]
+        top = layers            # where the next source layer goes (a residual body or top)
+        saved: Any = None       # the layout at the start of the open residual body
         # per stage: source in size, rows, neuron rows, per, copy offsets, const offsets
         self.rows: list[int] = []
         self.neuron_rows: list[int] = []
@@ -1122,19 +1237,35 @@ class _Plan:
             self.row_size.append(row)
             self.copy_off.append(off.astype(np.int64))
             self.const_off.append(None if coff is None else np.asarray(coff, dtype=np.int64))
-            self.const_ok.append(ok and not last)
+            # a residual body's last layer keeps no constant rows: the skip path carries the
+            # block input's constant channels, the sum keeps their values
+            self.const_ok.append(ok and not last and not s.res_end)
+            if s.res_begin:
+                top, saved = [], layout
             if s.conv:
-                layers.append((str(s.index + 2), Conv2d(n_in_src, n_rows, s.kernel,
-                                                        stride=s.layer.stride,
-                                                        padding=s.layer.padding, bias=False)))
+                top.append((s.src_name, Conv2d(n_in_src, n_rows, s.kernel,
+                                               stride=s.layer.stride,
+                                               padding=s.layer.padding, bias=False)))
                 layout = ("img", s.n_out)
             else:
-                layers.append((str(s.index + 2), Dense(n_in_src, n_rows, bias=False)))
+                top.append((s.src_name, Dense(n_in_src, n_rows, bias=False)))
                 d = s.n_out
                 layout = ("vec", np.arange(d)[:, None] * rho + np.arange(rho),
                           rho * d + np.arange(rho), rho * (d + 1))
-            for k, _name, lay, shape in s.after:
-                layers.append((str(k + 2), lay))
+            if s.res_end:
+                # shape-keeping body over the copy layout: the skip adds copy (j, s) to copy
+                # (j, s) and constant t to constant t (checked: the layouts agree)
+                same = (saved[0] == layout[0] and (
+                    saved[1] == layout[1] if layout[0] == "img" else
+                    saved[3] == layout[3] and np.array_equal(saved[1], layout[1])
+                    and np.array_equal(saved[2], layout[2])))
+                if not same:  # unreachable for targets _cnn_stages accepts
+                    raise InputError(f"`target` residual block {s.tpath.rsplit('.body.')[0]!r}:"
+                                     " its body's source layout differs from its input's")
+                layers.append((str(s.index + 2), Residual(tuple(top))))
+                top = layers
+            for src_name, _path, lay, shape in s.after:
+                top.append((src_name, lay))
                 if isinstance(lay, Flatten) and layout[0] == "img":
                     C = layout[1]
                     hw = int(math.prod(shape)) // C
@@ -1226,9 +1357,12 @@ def _construct_cnn(target: Network, *, rho: int | None, eps: float | None, delta
     n_inst = n_failed = failed = 0
     worst = const_worst = 0.0
     z = np.zeros(0)
+    z_block = z
     for l, s in enumerate(stages):
         kh, kw = s.kernel
         taps = kh * kw
+        if s.res_begin:
+            z_block = z   # the block input's constant values, carried by the skip path
         if l == 0:
             ucols, _ = _first_groups(a, c, c0, rho_i)        # unit indices, -1 = padding
             wgroups = ucols[:2 * c0].reshape(c0, 1, 2, rho_i)
@@ -1263,16 +1397,16 @@ def _construct_cnn(target: Network, *, rho: int | None, eps: float | None, delta
         n_rows = plan.rows[l] if plan.const_ok[l] else plan.neuron_rows[l]
         lay = _Layer(cols, scales, np.ascontiguousarray(targets, dtype=np.float64),
                      const_group, n_rows, plan.neuron_rows[l], plan.per[l], parts)
-        wname_src = f"layers.{s.index + 2}.weight"
+        wname_src = f"{s.spath}.weight"
         out = _solve_layer(read, wname_src, lay, plan.row_size[l], tol, chunk,
-                           f"target layer {s.name!r} ({s.layer!r})")
+                           f"target layer {s.tpath!r} ({s.layer!r})")
         kept[wname_src] = out["kept"]
         we = out["w_err"]
-        wname = f"layers.{s.name}.weight"
+        wname = f"{s.tpath}.weight"
         k_w = s.fan_in * parts
         errors[wname] = we[:, :k_w].reshape(*s.W.shape, parts).max(axis=-1)
         if s.b is not None:
-            errors[f"layers.{s.name}.bias"] = we[:, k_w]
+            errors[f"{s.tpath}.bias"] = we[:, k_w]
         if l == 0:
             used_units = np.zeros(m0, dtype=bool)
             used_units[np.flatnonzero(out["used_cols"]) // taps] = True
@@ -1284,12 +1418,14 @@ def _construct_cnn(target: Network, *, rho: int | None, eps: float | None, delta
         if tol is not None:
             failed += int(np.count_nonzero(errors[wname] > tol))
             if s.b is not None:
-                failed += int(np.count_nonzero(errors[f"layers.{s.name}.bias"] > tol))
+                failed += int(np.count_nonzero(errors[f"{s.tpath}.bias"] > tol))
             failed += int(np.count_nonzero(out["const_err"] > tol))
         worst = max(worst, out["worst"])
         if out["const_err"].size:
             const_worst = max(const_worst, float(out["const_err"].max()))
         z = out["z"]
+        if s.res_end:  # x + F(x): the body's output constants are empty, the skip's remain
+            z = z_block if z.size == 0 else np.maximum(z_block + z, 0.0)
     return _finish(
         target, src, kept, errors, t0, t_draw, t_start, timings, n_failed=n_failed,
         n_inst=n_inst, failed=failed, worst=worst, const_worst=const_worst, tol=tol,
@@ -1311,11 +1447,16 @@ def _chain_items(target_side: bool, plan: _Plan, mats: list[np.ndarray],
     """The float64 forward chain of the target (or the ticket) as items for :func:`_chain_cnn`."""
     items: list[tuple[Any, ...]] = []
     for k, (M, b) in enumerate(zip(mats, biases, strict=True)):
+        stage = None if (not target_side and k == 0) else plan.stages[
+            k - (0 if target_side else 1)]
+        if stage is not None and stage.res_begin:
+            items.append(("begin",))
         bn = 0.0 if b is None else _up(norm_upper(np.abs(b)[:, None]) * math.sqrt(pixels[k]), 2)
         items.append(("affine", _op_upper(np.abs(M)), bn, fans[k] + 1))
-        if not target_side and k == 0:
+        if stage is None:
             continue  # the univariate layer's ReLU is exact
-        stage = plan.stages[k - (0 if target_side else 1)]
+        if stage.res_end:
+            items.append(("end",))
         for _, _, lay, _ in stage.after:
             if isinstance(lay, MaxPool2d):
                 items.append(("max", _pool_factor(lay)))
@@ -1328,8 +1469,15 @@ def _chain_cnn(items: list[tuple[Any, ...]], radius: float) -> float:
     """Bound on the float64 forward error of a conv/pool/ReLU chain over the ball (module doc)."""
     r = radius
     phi = 0.0
+    stack: list[tuple[float, float]] = []
     for it in items:
-        if it[0] == "affine":
+        if it[0] == "begin":      # a residual block's input (r, phi), carried by the skip
+            stack.append((r, phi))
+        elif it[0] == "end":      # x + F(x): errors add, plus one rounding of the sum
+            rx, px = stack.pop()
+            phi = _up(px + phi + _gamma(1) * (rx + px + r + phi), 6)
+            r = _up(rx + r, 1)
+        elif it[0] == "affine":
             _, absn, bn, k = it
             phi = _up(absn * phi + _gamma(k + 2) * (absn * (r + phi) + bn), 6)
             r = _up(absn * r + bn, 3)
@@ -1369,8 +1517,11 @@ def _certified_cnn(target: Network, ticket: Ticket, R: float) -> float:
     g_pix, g_fan = [in_pixels], [c0]
     e = 0.0
     r = R
+    block: tuple[Any, ...] = (e, r, z, zeta)
     for l, s in enumerate(stages):
-        wname = f"layers.{s.index + 2}.weight"
+        if s.res_begin:   # the block input (error, radius, constants), carried by the skip
+            block = (e, r, z, zeta)
+        wname = f"{s.spath}.weight"
         shape = tuple(plan.arch.param_specs()[wname])
         rows, row = plan.rows[l], plan.row_size[l]
         M = _dense_masked(ticket, wname, (rows, row))
@@ -1437,6 +1588,14 @@ def _certified_cnn(target: Network, ticket: Ticket, R: float) -> float:
         bn = 0.0 if s.b is None else norm_upper(np.abs(s.b)[:, None]) * math.sqrt(s.n_pixels)
         r = _up(_op_upper(s.W) * r + bn, 4)
         z, zeta = np.maximum(pre, 0.0), pre_m
+        if s.res_end:
+            # x + F(x): the worst copy's error of the sum is at most the sum of the worst
+            # copies' errors, ||y + f|| <= ||y|| + ||f||; constant channels add (their sum
+            # then goes through the ReLU after the block)
+            e_x, r_x, z_x, zeta_x = block
+            e, r = _up(e_x + e, 1), _up(r_x + r, 1)
+            zs = z_x + pre
+            z, zeta = np.maximum(zs, 0.0), zeta_x + pre_m + np.abs(zs) * (2 * _U)
         for _, _, lay, _ in s.after:  # ReLU, Flatten, AvgPool2d: 1-Lipschitz; MaxPool2d
             f = _pool_factor(lay)
             e, r = _up(e * f, 2), _up(r * f, 2)
