@@ -12,11 +12,12 @@ channels. No theorem number of the paper is cited here for that reason.
 
 The construction (slth's reading, not confirmed from the paper's text)
 ----------------------------------------------------------------------
-The target is a sequential :class:`slth.nets.base.Network` of
+The target is a :class:`slth.nets.base.Network` of
 :class:`~slth.nets.conv.Conv2d`, ReLU, :class:`~slth.nets.conv.MaxPool2d`,
 :class:`~slth.nets.conv.AvgPool2d`, :class:`~slth.nets.conv.Flatten` and
-Dense layers. Each parametrised layer becomes three source layers, the
-parameter-free ones are copied:
+Dense layers, and residual blocks of them (section "Residual targets"). Each
+parametrised layer becomes three source layers, the parameter-free ones are
+copied:
 
 * a target ``Conv2d(c_in, c_out, (kh, kw), stride, padding)`` with kernel
   ``K`` becomes ``Conv2d(c_in, m, 1)`` -> ReLU -> ``Conv2d(m, c_out, (kh, kw),
@@ -46,6 +47,29 @@ The instances are those of the Dense pair on the reshaped matrices
 subsets into kept flat indices of ``B'`` and of the first layer, and the
 indices of ``B'`` are mapped back to ``B``'s ``(i, h, u, v)`` row-major order.
 The kept values are the source's entries bit for bit.
+
+Residual targets (an extension: the paper's statement is for sequential CNNs)
+-----------------------------------------------------------------------------
+A target :class:`~slth.nets.base.Residual` ``x -> x + F(x)`` at ``layers.<k>``
+becomes a source ``Residual`` over the source layers of its body: each Conv2d /
+Dense of ``F`` its pair (``layers.<K>.body.<j>``, ``<j+1>``, ``<j+2>``), each
+parameter-free layer copied. A pair outputs the target layer's own channels, so
+the skip path is the identity on the same channels as in the target and no
+copy bookkeeping is needed; the target may start with a block, and a body may
+end in a ReLU or an affine layer. Bodies hold Conv2d, Dense and parameter-free
+layers (the Residual itself checks that they keep the shape); nested residual
+blocks are refused (:class:`~slth.errors.InputError`), and so are, as
+everywhere, biased convolutions with ``padding > 0``: the constant channels
+would be zero at the border taps. ResNet basic blocks ``[conv3x3 (padding 1,
+no bias), ReLU, conv3x3 (padding 1, no bias)]`` are supported; a downsampling
+block (stride 2 and a projection on the skip) is not a Residual of equal
+shapes; a plain strided Conv2d between stages is.
+
+Certificate through a block (same notation as below): with ``(e_x, r_x)`` the
+bounds at the block input, the body's steps propagate them to ``(e_F, r_F)``
+for ``F`` alone, and ``||(x' + F'(x')) - (x + F(x))|| <= e_x + e_F``, ``||x +
+F(x)|| <= r_x + r_F`` (triangle inequality); the float bounds add likewise plus
+``gamma_1`` times the norms of the two summands for the rounding of the sum.
 
 Biases (an extension, as in slth's Pensia construction)
 -------------------------------------------------------
@@ -193,6 +217,11 @@ class _Step:
     layer: Layer
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
+    #: the top-level Residual's path when the step is in its body, else None
+    block: str | None = None
+    #: first / last step of that body
+    begin: bool = False
+    end: bool = False
 
     @property
     def param(self) -> bool:
@@ -222,21 +251,35 @@ def _plan(target: Any, what: str = "`target`") -> tuple[_Step, ...]:
                          f"of type {type(target).__name__}")
     shape = tuple(target.input_shape)
     steps = []
-    for name, layer in target.layers:
-        path = f"layers.{name}"
-        if isinstance(layer, Residual):
-            raise InputError(f"{what} layer `{path}` is a Residual block: dacunha2022 builds "
-                             "tickets of sequential networks only (residual tickets are another "
-                             f"construction); received {layer!r}")
+
+    def check(path: str, layer: Any) -> None:
         if not isinstance(layer, (Conv2d, Dense, *_FREE)):
             raise InputError(f"{what} layer `{path}` must be one of Conv2d, ReLU, MaxPool2d, "
-                             f"AvgPool2d, Flatten, Dense; received {layer!r}")
+                             f"AvgPool2d, Flatten, Dense, or a Residual of them; received "
+                             f"{layer!r}")
         if isinstance(layer, Conv2d) and layer.bias and max(layer.padding) > 0:
             raise InputError(
                 f"{what} layer `{path}` ({layer!r}) has a bias and `padding` > 0: the bias is "
                 "realised by constant hidden channels, which zero padding makes 0 at the "
                 "border taps, so the ticket's bias would be wrong at border pixels; use "
                 "padding=0, or a bias-free convolution (e.g. pad the input instead)")
+
+    for name, layer in target.layers:
+        path = f"layers.{name}"
+        if isinstance(layer, Residual):
+            body = list(layer.body)
+            for k, (bname, blay) in enumerate(body):
+                bpath = f"{path}.body.{bname}"
+                if isinstance(blay, Residual):
+                    raise InputError(f"{what} layer `{bpath}` is a Residual inside the residual "
+                                     f"block `{path}`: nested residual blocks are not supported "
+                                     "(flatten them into consecutive blocks)")
+                check(bpath, blay)
+                out = tuple(blay.output_shape(shape))
+                steps.append(_Step(bpath, blay, shape, out, path, k == 0, k == len(body) - 1))
+                shape = out
+            continue
+        check(path, layer)
         out = tuple(layer.output_shape(shape))
         steps.append(_Step(path, layer, shape, out))
         shape = out
@@ -302,15 +345,28 @@ def _units(steps: Sequence[_Step], n: Any) -> tuple[int, ...]:
 
 def _layout(target: Network, steps: Sequence[_Step], units: Sequence[int]
             ) -> tuple[Architecture, dict[str, tuple[str, ...]], list[_Pair]]:
-    layers: list[Layer] = []
+    top: list[Layer] = []
+    layers = top          # the open residual body, or the top level
+    prefix = "layers."    # source path of the next layer: prefix + its index in `layers`
     lm: dict[str, tuple[str, ...]] = {}
     pairs: list[_Pair] = []
     it = iter(units)
+
+    def close(s: _Step) -> None:
+        nonlocal layers, prefix
+        if s.end:   # the source residual over the body's source layers: the skip unchanged
+            top.append(Residual(tuple(layers)))
+            layers, prefix = top, "layers."
+
     for s in steps:
         ly = s.layer
+        if s.begin:
+            lm[str(s.block)] = (f"layers.{len(top)}",)
+            layers, prefix = [], f"layers.{len(top)}.body."
         if not s.param:
-            lm[s.path] = (f"layers.{len(layers)}",)
+            lm[s.path] = (f"{prefix}{len(layers)}",)
             layers.append(ly)
+            close(s)
             continue
         n = int(next(it))
         c_out, c_in, _, _ = s.kernel_shape()
@@ -323,15 +379,17 @@ def _layout(target: Network, steps: Sequence[_Step], units: Sequence[int]
                               bias=False)]
         else:
             layers += [Dense(c_in, m, bias=bias), ReLU(), Dense(m, c_out, bias=False)]
-        paths = tuple(f"layers.{i0 + k}" for k in range(3))
+        paths = tuple(f"{prefix}{i0 + k}" for k in range(3))
         lm[s.path] = paths
         pairs.append(_Pair(s, n, m, *paths))
-    return Architecture(tuple(layers), tuple(target.input_shape)), lm, pairs
+        close(s)
+    return Architecture(tuple(top), tuple(target.input_shape)), lm, pairs
 
 
 def _infer_units(source: Any, steps: Sequence[_Step]) -> tuple[int, ...] | None:
     """``n`` per pair read off a source's first-layer widths (None: not the layout)."""
-    layers = list(source.layers)
+    # the source's layers depth first without the Residual wrappers: the steps' order
+    layers = [(p, ly) for p, ly in source.named_layers() if not isinstance(ly, Residual)]
     pos, units = 0, []
     for s in steps:
         if not s.param:
@@ -568,9 +626,10 @@ def construct(
     Parameters
     ----------
     target : Network
-        Sequential Conv2d / ReLU / MaxPool2d / AvgPool2d / Flatten / Dense
-        network with its ``input_shape``. Residual blocks and biased
-        convolutions with ``padding > 0`` are refused (module docstring). The
+        Conv2d / ReLU / MaxPool2d / AvgPool2d / Flatten / Dense network with
+        its ``input_shape``, with residual blocks of these layers (module
+        docstring, "Residual targets"). Nested residual blocks and biased
+        convolutions with ``padding > 0`` are refused. The
         paper's hypothesis (kernels of l1 norm <= 1) is checked and recorded in
         ``params["hypothesis"]``, not enforced.
     n : int or sequence of int, optional
@@ -998,7 +1057,21 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
     r = R              # target activation norm
     phi_f = 0.0        # float forward rounding of the target
     phi_g = 0.0        # float forward rounding of the ticket
-    for s in steps:
+    block = (e, r, phi_f, phi_g)
+    ending = False     # the previous step closed a residual body
+    for s in (*steps, None):
+        if ending:
+            # x + F(x): the distance of the sum is at most the sum of the distances, the
+            # target's norm at most ||x|| + ||F(x)||, and the float sum adds one rounding
+            e_x, r_x, pf_x, pg_x = block
+            phi_f = _up(pf_x + phi_f + _gamma(1) * _up(r_x + pf_x + r + phi_f, 3), 3)
+            phi_g = _up(pg_x + phi_g + _gamma(1) * _up(r_x + e_x + pg_x + r + e + phi_g, 5), 3)
+            e, r = _up(e_x + e), _up(r_x + r)
+        if s is None:
+            break
+        ending = s.end
+        if s.begin:
+            block = (e, r, phi_f, phi_g)
         ly = s.layer
         if isinstance(ly, ReLU) or isinstance(ly, Flatten):
             continue
