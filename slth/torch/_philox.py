@@ -180,7 +180,7 @@ def _index_tensor(flat_index: Any, size: int | None, what: str,
                                  f"received {v}")
         return idx
     arr = _np_philox._as_index(flat_index, size=size, what=what.removeprefix(" of "))
-    return torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
+    return torch.from_numpy(np.array(arr, dtype=np.int64, order="C")).to(dev)
 
 
 def _check_request(n_out: int, n_blocks: int, chunk_blocks: int, what: str) -> None:
@@ -388,8 +388,14 @@ def entries_affine(key: Sequence[int] | np.ndarray, flat_index: Any, scale: floa
 
 # ----------------------------------------------------------------------------- sources
 def _parameter(source: Any, name: str) -> tuple[tuple[int, int], tuple[int, ...], Any]:
-    """(key, shape, Law) of parameter ``name`` of a VirtualSource or VirtualNetwork."""
-    from ..sources import LAWS, VirtualNetwork, VirtualSource
+    """(key, shape, Law) of parameter ``name`` of a VirtualSource or VirtualNetwork.
+
+    The law is the source's own (one for all parameters, or the parameter's in a
+    per-parameter mapping), resolved as :meth:`slth.sources.VirtualSource.entries` does.
+    Every law slth has is affine in ``u`` (:class:`slth.sources.Law`), so every one has a
+    bit-identical torch path; anything else is refused, naming it.
+    """
+    from ..sources import Law, VirtualNetwork, VirtualSource, resolve_law
 
     if isinstance(source, VirtualNetwork):
         vs = source.source
@@ -400,10 +406,13 @@ def _parameter(source: Any, name: str) -> tuple[tuple[int, int], tuple[int, ...]
         raise InputError(f"`source` must be a slth.sources.VirtualSource or VirtualNetwork "
                          f"(entries computed from a seed); received {type(source).__name__}")
     key = vs.key(key_name)  # checks the name
-    law = LAWS.get(vs.law)
-    if law is None:  # pragma: no cover - VirtualSource checks its law
-        raise InputError(f"the law {vs.law!r} of `source` has no torch Philox path; "
-                         f"supported: {', '.join(repr(k) for k in LAWS)}")
+    law_name = vs.law[key_name] if isinstance(vs.law, Mapping) else vs.law
+    law = resolve_law(law_name)
+    if not isinstance(law, Law) or not all(
+            isinstance(v, float) and math.isfinite(v) for v in (law.scale, law.shift)):
+        raise InputError(f"the law {law_name!r} of parameter `{name}` is not an affine image "
+                         "u * scale + shift of the 53-bit uniform, so it has no bit-identical "
+                         "torch Philox path")
     return key, tuple(vs.spec[key_name]), law
 
 
