@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from slth.errors import InputError, ShapeError
 from slth.nets import Architecture, Dense, Network, ReLU, Residual
-from slth.nets.attention import MultiHeadAttention, merged_matrices, transformer_block
+from slth.nets.attention import (
+    MultiHeadAttention,
+    attention_scores,
+    merged_matrices,
+    transformer_block,
+)
 from slth.testing import _attention_strategies as ast
 
 TOL = 1e-12
@@ -345,6 +350,29 @@ def test_merged_matrices_errors():
         assert np.array_equal(a, b)
 
 
+def test_attention_scores():
+    table = ((True, False, True), (False, True, False), (True, True, True))
+    layer = MultiHeadAttention(3, 2, 2, 2, 1, mask=table, bias=True)
+    params = random_params(layer, 13)
+    x = np.random.default_rng(14).uniform(-1, 1, (2, 3, 3))
+    scores, probs = attention_scores(layer, params, x)
+    assert scores.shape == probs.shape == (2, 2, 3, 3)
+    allowed = np.array(table)
+    assert np.all(np.isneginf(scores[..., ~allowed])) and np.all(probs[..., ~allowed] == 0)
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-15)
+    q = x @ params["q_weight"].T + params["q_bias"]
+    k = x @ params["k_weight"].T + params["k_bias"]
+    for h in range(2):
+        s = q[..., 2 * h:2 * h + 2] @ k[..., 2 * h:2 * h + 2].transpose(0, 2, 1) / math.sqrt(2)
+        np.testing.assert_allclose(scores[:, h][..., allowed], s[..., allowed], rtol=1e-13)
+    one_s, one_p = attention_scores(layer, params, x[1])
+    assert np.array_equal(one_p, probs[1]) and np.array_equal(one_s, scores[1])
+    with pytest.raises(ShapeError, match=r"T must be 3"):
+        attention_scores(layer, params, x[:, :2])
+    with pytest.raises(InputError, match=r"`x` must hold finite real numbers"):
+        attention_scores(layer, params, np.full((3, 3), np.nan))
+
+
 # ====================================================================== Dense on sequences
 def test_dense_on_sequences_equals_per_token_dense():
     gen = np.random.default_rng(7)
@@ -500,3 +528,19 @@ def test_strategy_arguments_are_checked():
         ast.transformer_networks(min_blocks=3, max_blocks=2)
     with pytest.raises(InputError, match=r"`elements` must be None or a hypothesis"):
         ast.transformer_networks(elements=[0.0])
+
+
+def test_ticket_over_an_attention_source_sparse_equals_dense():
+    from slth import Ticket
+
+    net = _two_blocks(True)
+    gen = np.random.default_rng(12)
+    masks = {k: gen.random(s) < 0.2 for k, s in net.param_specs().items()}
+    ticket = Ticket(net, masks)
+    x = gen.uniform(-1, 1, (3, 5, 4))
+    dense = ticket.forward(x, method="dense")
+    np.testing.assert_allclose(ticket.forward(x, method="sparse"), dense, rtol=1e-12,
+                               atol=1e-12)
+    masked = {k: np.where(masks[k], v, 0.0) for k, v in net.params.items()}
+    np.testing.assert_allclose(dense, ref_block_stack(net.with_params(masked), x), rtol=1e-11,
+                               atol=1e-11)

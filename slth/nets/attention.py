@@ -37,7 +37,7 @@ from ..errors import InputError, ShapeError, format_value
 from .base import Layer, Residual, Shape, register_layer
 from .layers import Dense, ReLU
 
-__all__ = ["MultiHeadAttention", "merged_matrices", "transformer_block"]
+__all__ = ["MultiHeadAttention", "attention_scores", "merged_matrices", "transformer_block"]
 
 MaskSpec = None | str | tuple[tuple[bool, ...], ...]
 
@@ -347,6 +347,50 @@ def _softmax(scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
     top = np.max(scores, axis=-1, keepdims=True)  # finite: every row keeps an entry
     e = np.exp(scores - top)
     return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def attention_scores(layer: MultiHeadAttention, params: Mapping[str, Any], x: Any
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Every head's scores and attention probabilities on a batch of sequences.
+
+    Parameters
+    ----------
+    layer : MultiHeadAttention
+    params : Mapping[str, array_like or scipy.sparse matrix]
+        The layer's parameters by local name.
+    x : array_like
+        ``(batch, T, d_in)``, or one sequence ``(T, d_in)``.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``scores`` ``S_h = score_scale * Q_h K_h^T`` and ``probs``
+        ``P_h = softmax(S_h)``, both ``(batch, heads, T, T)`` (query rows, key
+        columns; ``(heads, T, T)`` for one sequence). Masked-out entries have
+        score ``-inf`` and probability 0.
+
+    Raises
+    ------
+    InputError
+        ``layer`` not a MultiHeadAttention, or ``x`` not real and finite.
+    ShapeError
+        ``x`` of the wrong shape (a table mask fixes ``T``).
+    """
+    if not isinstance(layer, MultiHeadAttention):
+        raise InputError(f"`layer` must be a MultiHeadAttention; received {format_value(layer)}")
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
+        raise InputError(f"`x` must hold finite real numbers; received {format_value(x)}")
+    single = arr.ndim == 2
+    arr = np.asarray(arr[None] if single else arr, dtype=np.float64)
+    layer._check_x(arr)
+    layer.output_shape(arr.shape[1:])
+    _, p, q, k, _ = layer._forward(params, arr)
+    scores = (q @ k.transpose(0, 1, 3, 2)) * layer.score_scale
+    allowed = layer.allowed(arr.shape[1])
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    return (scores[0], p[0]) if single else (scores, p)
 
 
 def merged_matrices(layer: MultiHeadAttention, params: Mapping[str, Any]
