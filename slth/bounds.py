@@ -57,11 +57,13 @@ from . import _validate
 __all__ = [
     "LUEKER_C",
     "MALACH2020_C",
+    "OTSUKA2025_C",
     "PENSIA2020_C",
     "SINGLE_PAIR_C",
     "lueker_n",
     "malach2020_units",
     "malach2020_width",
+    "otsuka2025_widths",
     "pensia2020_lower_bound",
     "pensia2020_tolerance",
     "pensia2020_units",
@@ -74,6 +76,8 @@ __all__ = [
 LUEKER_C = 3.8
 #: Constant of Pensia et al. (2020) Theorem 1 as measured for slth's construction.
 PENSIA2020_C = 9.0
+#: Constant of Otsuka et al. (2025) Theorem 3 as measured for slth's construction (module doc).
+OTSUKA2025_C = 6.0
 #: Proof constant of the single-pair width (Malach et al.'s selection): 4 / ln(4/3), rounded up.
 MALACH2020_C = 14.0
 #: The same constant for the shared-layout variant :mod:`slth.constructions.single_pair`.
@@ -392,3 +396,47 @@ def single_pair_width(d_in: Any, d_out: Any, depth: Any, eps: Any, delta: Any, *
     k = np.asarray(single_pair_units(d_in, d_out, depth, eps, delta, C=C))
     a = _positive_int("d_in", d_in)
     return _out(2 * k * a, integer=True)
+
+
+def otsuka2025_widths(d1: Any, d2: Any, H: Any, alpha: Any, eps: Any, *,
+                      C: float = OTSUKA2025_C) -> tuple[Any, Any]:
+    """Source widths per head ``(n_K, n_V)`` of Otsuka et al. (2025), Theorem 3.
+
+    ``n_K = ceil(d1 C ln(8 H alpha^3 d1^(3/2) / eps))`` and
+    ``n_V = ceil(d1 C ln(2 H alpha d1 sqrt(d2) / eps))`` (natural log; the
+    arguments are the inverses of the per-entry tolerances of
+    :func:`slth.constructions.otsuka2025.tolerances`, re-derived there because
+    the extracted paper text drops square roots), each at least ``d1`` so
+    that every input coordinate has a block of ``n // d1 >= 1`` units.
+
+    Parameters
+    ----------
+    d1, d2 : int or array_like
+        Input and output widths of the attention, >= 1.
+    H : int or array_like
+        Number of heads, >= 1.
+    alpha : float or array_like
+        Bound on the per-token input norms, > 0 (the theorem takes
+        ``alpha >= max(sqrt d1, sqrt d2)``).
+    eps : float or array_like
+        Accuracy (and failure probability), in (0, 1).
+    C : float, default :data:`OTSUKA2025_C`
+        The theorem's constant (not given numerically in the paper).
+
+    Returns
+    -------
+    (int, int) or (numpy.ndarray, numpy.ndarray)
+    """
+    a = _positive_int("d1", d1)
+    b = _positive_int("d2", d2)
+    h = _positive_int("H", H)
+    al = _real("alpha", alpha)
+    if not np.all(al > 0):
+        _validate.fail("alpha", "a finite number > 0", alpha)
+    e = _open_unit("eps", eps)
+    c = _positive("C", C)
+    arg_k = 8.0 * h * al ** 3 * a ** 1.5 / e
+    arg_v = 2.0 * h * al * a * np.sqrt(b) / e
+    n_k = np.maximum(np.ceil(a * c * np.log(np.maximum(arg_k, 1.0)) - 1e-9), a)
+    n_v = np.maximum(np.ceil(a * c * np.log(np.maximum(arg_v, 1.0)) - 1e-9), a)
+    return _out(n_k, integer=True), _out(n_v, integer=True)

@@ -50,7 +50,16 @@ from typing import Any
 from .. import _validate
 from ..certify import certified_bound
 from ..errors import InputError, format_value
-from . import burkholz2022, dacunha2022, layouts, malach2020, pensia2020, single_pair, targets
+from . import (
+    burkholz2022,
+    dacunha2022,
+    layouts,
+    malach2020,
+    otsuka2025,
+    pensia2020,
+    single_pair,
+    targets,
+)
 from .layouts.pair_dense import nested_source, source_widths
 from .targets import RescaledTarget, bounded_target, rescale
 
@@ -156,6 +165,11 @@ register_construction(dacunha2022.NAME,
                       layer_types=("Conv2d", "Dense", "ReLU", "MaxPool2d", "AvgPool2d",
                                    "Flatten"),
                       certifier=dacunha2022.certified_bound, module=dacunha2022)
+register_construction(otsuka2025.NAME,
+                      paper="Otsuka et al., AAAI-26 (arXiv 2511.04217), Theorem 3 and the "
+                            "normalisation-free transformer block (F by Pensia et al. 2020)",
+                      layer_types=("MultiHeadAttention", "Residual", "Dense", "ReLU"),
+                      certifier=otsuka2025.certified_bound, module=otsuka2025)
 register_construction(single_pair.NAME,
                       paper="single-pair selection on the Pensia layout (variant)",
                       layer_types=("Dense", "ReLU"), certifier=certified_bound,
@@ -171,6 +185,7 @@ __all__ = [
     "layouts",
     "malach2020",
     "nested_source",
+    "otsuka2025",
     "pensia2020",
     "register_construction",
     "rescale",

@@ -1,0 +1,303 @@
+"""Attention and transformer tickets (Otsuka et al. 2025, arXiv 2511.04217, Theorem 3)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from slth import bounds
+from slth.constructions import REGISTRY
+from slth.constructions import otsuka2025 as ot
+from slth.errors import ConstructionError, InputError, LimitError, ShapeError
+from slth.evaluate import approximation_error
+from slth.nets import Conv2d, Dense, Network, ReLU, Residual
+from slth.nets.attention import MultiHeadAttention, merged_matrices, transformer_block
+from slth.sources import VirtualNetwork
+from slth.testing.harness import check_ticket
+from slth.ticket import Ticket
+
+
+def attention_target(seed: int, *, d: int = 2, d_out: int = 1, heads: int = 1, T: int = 4,
+                     mask: object = None) -> Network:
+    """A random attention whose merged matrices have spectral norm <= 1/2 per head."""
+    lay = MultiHeadAttention(d, d_out, heads, 2, 2, mask=mask)
+    net = Network.random([lay], input_shape=(T, d), rng=seed)
+    qk, vo = merged_matrices(lay, {k.split(".")[-1]: v for k, v in net.params.items()})
+    s = 0.5 / max(float(np.linalg.norm(M, 2)) for M in (*qk, *vo))
+    # qk scales with the square of the q/k scale, vo with the square of the v/out scale
+    return net.with_params({k: v * math.sqrt(s) for k, v in net.params.items()})
+
+
+def transformer_target(seed: int, blocks: int = 2, d: int = 4, T: int = 6) -> Network:
+    layers = []
+    for _ in range(blocks):
+        layers += transformer_block(d, 2, 2, 2, 6)
+    net = Network.random(layers, input_shape=(T, d), rng=seed)
+    return net.with_params({k: 0.4 * v for k, v in net.params.items()})
+
+
+def build_attention(target: Network, seed: int, **kw: object) -> Ticket:
+    return ot.construct(target, n_qk=24, n_v=24, rng=seed, **kw)
+
+
+# ----------------------------------------------------------------------------- masking
+@pytest.mark.parametrize("virtual", [False, True])
+def test_kept_entries_are_the_sources_bits_and_forward_is_source_times_mask(virtual):
+    target = transformer_target(0)
+    ticket = ot.construct(target, n_qk=16, n_v=16, n_ff=8, rng=3, virtual=virtual)
+    src = ticket.source
+    assert isinstance(src, VirtualNetwork) == virtual
+    dense = src.to_network() if virtual else src
+    for name in src.param_specs():
+        idx, vals = ticket.kept_entries(name)
+        assert vals.tobytes() == np.asarray(dense.params[name]).reshape(-1)[idx].tobytes()
+    # the forward pass is the source's with every unkept entry zeroed
+    masked = {}
+    for name, p in dense.params.items():
+        m = np.zeros(p.size, dtype=bool)
+        m[ticket.kept[name]] = True
+        masked[name] = np.where(m.reshape(p.shape), p, 0.0)
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (3, *target.input_shape))
+    ref = dense.arch.forward(x, params=masked)
+    np.testing.assert_allclose(ticket.forward(x), ref, rtol=0, atol=1e-12)
+
+
+def test_the_source_follows_theorem_3s_laws():
+    target = attention_target(1)
+    ticket = ot.construct(target, n_qk=16, n_v=20, rng=0)
+    p = ticket.source.params
+    a = 16 ** 0.25
+    for name in ("layers.0.q_weight", "layers.0.k_weight"):
+        assert np.abs(p[name]).max() <= a and np.abs(p[name]).max() > 0.8 * a
+    for name in ("layers.0.v_weight", "layers.0.out_weight"):
+        assert np.abs(p[name]).max() <= 1.0
+    lay = ticket.source.layers[0][1]
+    assert (lay.d_qk, lay.d_v) == (16, 20)
+    assert lay.score_scale == pytest.approx(1 / 4.0)
+    # the q/k draws are a^(...) times the U[-1,1] draw of the same key: the same uniforms
+    assert ticket.source.params["layers.0.q_weight"].shape == (16, 2)
+
+
+def test_first_factors_are_block_diagonal():
+    target = attention_target(2, d=3, d_out=2, heads=2)
+    ticket = ot.construct(target, n_qk=12, n_v=9, rng=1)
+    for name, n in (("layers.0.q_weight", 12), ("layers.0.v_weight", 9)):
+        rows, cols = np.unravel_index(ticket.kept[name], (2 * n, 3))
+        m = n // 3
+        assert np.array_equal(cols, (rows % n) // m)   # unit j of block a reads input a only
+        assert np.all((rows % n) < 3 * m)
+
+
+# ----------------------------------------------------------------------------- the harness
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_harness_passes_on_attention_and_transformer_targets(seed):
+    for target, build in (
+        (attention_target(seed, d=2, heads=2, mask="causal"),
+         lambda t, s, **kw: ot.construct(t, n_qk=16, n_v=16, rng=s, **kw)),
+        (transformer_target(seed, blocks=1),
+         lambda t, s, **kw: ot.construct(t, n_qk=16, n_v=16, n_ff=8, rng=s, **kw)),
+    ):
+        for virtual in (False, True):
+            check_ticket(target, build(target, seed, virtual=virtual),
+                         rebuilt=build(target, seed, virtual=virtual),
+                         errors=ot.recorded_errors, rng=seed)
+
+
+def test_merged_errors_equal_a_plain_loop_reference():
+    target = attention_target(4, d=3, d_out=2, heads=2)
+    ticket = ot.construct(target, n_qk=18, n_v=18, rng=5)
+    p = {k.split(".")[-1]: np.asarray(v) for k, v in target.params.items()}
+    src = ticket.source
+    sp = {k.split(".")[-1]: np.asarray(v) for k, v in ticket.masked_params().items()}
+    sp = {k: (v.toarray() if hasattr(v, "toarray") else v) for k, v in sp.items()}
+    slay = src.layers[0][1]
+    for h in range(2):
+        for a in range(3):
+            for b in range(3):
+                t = sum(p["q_weight"][h * 2 + i, a] * p["k_weight"][h * 2 + i, b]
+                        for i in range(2)) / math.sqrt(2)
+                s = sum(sp["q_weight"][h * 18 + i, a] * sp["k_weight"][h * 18 + i, b]
+                        for i in range(18)) * slay.score_scale
+                assert ticket.errors["layers.0.qk"][h, a, b] == pytest.approx(abs(s - t),
+                                                                             abs=1e-13)
+    assert ticket.errors["layers.0.vo"].shape == (2, 3, 2)
+    assert ticket.params["worst_error"] >= 0
+
+
+# ----------------------------------------------------------------------------- Lemma 4/7
+def test_merged_entries_meet_the_lemma_tolerance_at_the_theorem_width():
+    """At Theorem 3's widths (C = OTSUKA2025_C) every instance meets its tolerance.
+
+    The theorem promises probability >= 1 - eps = 0.9 per source; over 10 seeded
+    sources at least 7 must succeed (a one-sided binomial margin: P(X <= 6) < 0.013
+    at p = 0.9). Recorded: all 10 succeed.
+    """
+    eps, alpha = 0.1, math.sqrt(2.0)
+    target = attention_target(0)
+    n_qk, n_v = bounds.otsuka2025_widths(2, 1, 1, alpha, eps)
+    tol_qk, tol_vo = ot.tolerances(2, 1, 1, alpha, eps)
+    ok = 0
+    for seed in range(10):
+        ticket = ot.construct(target, eps=eps, alpha=alpha, rng=seed, on_failure="report")
+        assert (ticket.params["n_qk"], ticket.params["n_v"]) == (n_qk, n_v)
+        e = ticket.errors
+        ok += bool(e["layers.0.qk"].max() <= tol_qk * (1 + 1e-9)
+                   and e["layers.0.vo"].max() <= tol_vo * (1 + 1e-9)
+                   and ticket.params["n_failed"] == 0)
+    assert ok >= 7
+
+
+def test_theorem_3_claim_error_below_eps_on_the_alpha_ball():
+    eps, alpha = 0.1, math.sqrt(2.0)
+    target = attention_target(3)
+    ticket = ot.construct(target, eps=eps, alpha=alpha, rng=0)
+    bound = ot.token_error_bound(target, ticket, alpha=alpha)
+    assert bound <= eps
+    x = np.random.default_rng(1).normal(size=(256, 4, 2))
+    x *= alpha / np.linalg.norm(x, axis=-1, keepdims=True)
+    err = np.linalg.norm(ticket.forward(x) - target.forward(x), axis=-1).max()
+    assert err <= bound
+
+
+# ----------------------------------------------------------------------------- Lemma 5/8
+def _softmax(s: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    z = np.where(allowed, s, -np.inf)
+    z = z - z.max()
+    p = np.exp(z)
+    return p / p.sum()
+
+
+@settings(max_examples=200, deadline=None)
+@given(T=st.integers(1, 40), d=st.integers(1, 6), seed=st.integers(0, 2**31 - 1),
+       e_max=st.floats(1e-6, 0.5), alpha=st.floats(0.1, 10.0))
+def test_softmax_perturbation_lemma_both_forms(T, d, seed, e_max, alpha):
+    """||softmax(s; a) X - softmax(s + e; a) X|| within both published bounds (entries <= alpha)."""
+    g = np.random.default_rng(seed)
+    X = g.uniform(-alpha, alpha, (T, d))
+    s = g.normal(scale=5.0, size=T)
+    e = g.uniform(-e_max, e_max, T)
+    allowed = g.random(T) < 0.7
+    allowed[g.integers(T)] = True
+    diff = np.linalg.norm((_softmax(s, allowed) - _softmax(s + e, allowed)) @ X)
+    assert diff <= 4 * math.sqrt(d) * alpha * e_max * (1 + 1e-12)
+    assert diff <= math.sqrt(d) * alpha * math.expm1(2 * e_max) * (1 + 1e-12)
+
+
+# ----------------------------------------------------------------------------- T independence
+def test_the_error_does_not_grow_with_T():
+    """One fixed ticket, T = 4 ... 4096: the measured per-token error stays under the
+    T-free certified bound, and the largest measured error at 4096 is within 2x of T = 4's
+    (a max over more tokens grows only by sampling)."""
+    target = attention_target(5, mask="causal")
+    ticket = ot.construct(target, n_qk=24, n_v=24, rng=1)
+    bound = ot.token_error_bound(target, ticket, alpha=1.0, length=4096)
+    g = np.random.default_rng(0)
+    errs = {}
+    for T in (4, 16, 64, 256, 1024, 4096):
+        x = g.normal(size=(max(2, 4096 // T), T, 2))
+        x /= np.linalg.norm(x, axis=-1, keepdims=True)
+        errs[T] = float(np.linalg.norm(ot.sequence_forward(ticket, x)
+                                       - ot.sequence_forward(target, x), axis=-1).max())
+    assert max(errs.values()) <= bound
+    assert errs[4096] <= 2.0 * errs[4]
+    # the bound itself: the rounding allowance is all that depends on T
+    assert ot.token_error_bound(target, ticket, alpha=1.0, length=4) == pytest.approx(
+        bound, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- certificates
+def _fuzzed(ticket: Ticket, g: np.random.Generator) -> Ticket:
+    kept = {name: idx[g.random(idx.size) < 0.8] for name, idx in ticket.kept.items()}
+    return Ticket.from_kept(ticket.source, kept, construction=ot.NAME, params=ticket.params,
+                            layer_map=ticket.layer_map,
+                            target_fingerprint=ticket.target_fingerprint)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_certified_is_above_adversarial_on_fuzzed_tickets(seed):
+    g = np.random.default_rng(seed)
+    for target, ticket in (
+        (attention_target(seed, d=2, heads=2), None),
+        (transformer_target(seed, blocks=2), None),
+    ):
+        if isinstance(target.layers[0][1], MultiHeadAttention):
+            ticket = ot.construct(target, n_qk=16, n_v=16, rng=seed)
+        else:
+            ticket = ot.construct(target, n_qk=16, n_v=16, n_ff=6, rng=seed)
+        fuzzed = _fuzzed(ticket, g)
+        rep = approximation_error(target, fuzzed, rng=seed, n_samples=256,
+                                  adversarial_steps=30, restarts=4)
+        assert rep.certified is not None and rep.adversarial <= rep.certified
+
+
+def test_certificate_registered_and_used_by_evaluation():
+    assert REGISTRY["otsuka2025"].certifier is ot.certified_bound
+    target = attention_target(6)
+    ticket = build_attention(target, 0)
+    rep = approximation_error(target, ticket, rng=0)
+    assert rep.certified == pytest.approx(ot.certified_bound(target, ticket))
+    assert rep.adversarial <= rep.certified
+
+
+# ----------------------------------------------------------------------------- transformers
+def test_transformer_ticket_keeps_the_residual_paths_and_approximates():
+    target = transformer_target(7, blocks=2)
+    ticket = ot.construct(target, n_qk=80, n_v=80, n_ff=16, rng=0)
+    kinds = [type(lay).__name__ for _, lay in ticket.source.layers]
+    assert kinds == ["Residual"] * 4
+    ff_body = ticket.source.layers[1][1].body
+    assert [type(lay).__name__ for _, lay in ff_body] == ["Dense", "ReLU", "Dense", "ReLU",
+                                                           "Dense", "ReLU", "Dense"]
+    assert ticket.layer_map["layers.1.body.0"] == ("layers.1.body.0", "layers.1.body.1",
+                                                   "layers.1.body.2")
+    x = np.random.default_rng(0).normal(size=(16, *target.input_shape))
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    err = np.abs(ticket.forward(x) - target.forward(x)).max()
+    assert err < 1e-2 * max(1.0, np.abs(target.forward(x)).max())
+
+
+def test_saved_ticket_reloads_bit_for_bit(tmp_path):
+    target = transformer_target(8, blocks=1)
+    for virtual in (False, True):
+        ticket = ot.construct(target, n_qk=16, n_v=16, n_ff=6, rng=4, virtual=virtual)
+        path = tmp_path / f"t{virtual}.npz"
+        ticket.save(path)
+        back = Ticket.load(path)
+        x = np.random.default_rng(0).normal(size=(3, *target.input_shape)) * 0.3
+        assert back.forward(x).tobytes() == ticket.forward(x).tobytes()
+        assert ot.certified_bound(target, back) == ot.certified_bound(target, ticket)
+
+
+# ----------------------------------------------------------------------------- refusals
+def test_refusals_name_the_problem():
+    target = attention_target(0)
+    with pytest.raises(InputError, match="outside the construction"):
+        ot.construct(Network([Dense(2, 2)], input_shape=(4, 2),
+                             params={"layers.0.weight": np.eye(2), "layers.0.bias": np.zeros(2)}),
+                     n_qk=4, n_v=4)
+    with pytest.raises(InputError, match="projection biases"):
+        ot.construct(Network.random([MultiHeadAttention(2, 2, 1, 2, 2, bias=True)],
+                                    input_shape=(3, 2), rng=0), n_qk=4, n_v=4)
+    with pytest.raises(InputError, match="`n_qk` must be an int >= 2"):
+        ot.construct(target, n_qk=1, n_v=4)
+    with pytest.raises(InputError, match="give `n_qk` and `n_v`"):
+        ot.construct(target)
+    with pytest.raises(LimitError, match="at most 40"):
+        ot.construct(target, n_qk=100, n_v=8)
+    other = ot.construct(target, n_qk=8, n_v=8, rng=0).source
+    with pytest.raises(InputError, match="`n_v`=10 disagrees with the source's width 8"):
+        ot.construct(target, n_qk=8, n_v=10, source=other)
+    with pytest.raises(ShapeError, match="architecture"):
+        ot.construct(attention_target(0, d_out=2), source=other)
+    with pytest.raises(ConstructionError, match="missed their tolerance"):
+        ot.construct(target, n_qk=4, n_v=4, weight_eps=1e-9, rng=0)
+    with pytest.raises(ShapeError, match="token sequences"):
+        ot.construct(Network.random([Conv2d(1, 1, 1)], input_shape=(1, 2, 2), rng=0),
+                     n_qk=4, n_v=4)
+    with pytest.raises(InputError, match="outside the construction"):
+        ot.construct(Network.random([Residual([Dense(2, 2), ReLU()])], input_shape=(3, 2),
+                                    rng=0), n_qk=4, n_v=4)
