@@ -153,3 +153,21 @@ def test_cuda_ticket_equals_cpu_ticket():
     cpu = pensia2020.construct(target, n=12, virtual=True, rng=9)
     gpu = construct_pensia2020(target, n=12, rng=9, device="cuda")
     _assert_same_ticket(cpu, gpu, np.random.default_rng(1).uniform(-1, 1, (32, 6)))
+
+
+def test_construct_backend_keyword_routes_to_torch():
+    target = _target((4, 6, 3), True, seed=6)
+    cpu = pensia2020.construct(target, n=7, virtual=True, rng=12)
+    t = pensia2020.construct(target, n=7, virtual=True, rng=12, backend="torch", device="cpu")
+    _assert_same_ticket(cpu, t, np.random.default_rng(2).uniform(-1, 1, (8, 4)))
+    given = pensia2020.construct(target, source=cpu.source, backend="torch", device="cpu")
+    _assert_same_ticket(cpu, given, np.random.default_rng(3).uniform(-1, 1, (8, 4)),
+                        ignore=("source_given", "width_from"))
+    with pytest.raises(InputError, match="backend='torch' builds over a virtual source"):
+        pensia2020.construct(target, n=7, rng=12, backend="torch", device="cpu")
+    with pytest.raises(InputError, match="`backend` must be 'numba' or 'torch'"):
+        pensia2020.construct(target, n=7, virtual=True, rng=12, backend="cuda")
+    with pytest.raises(InputError, match="`device` is used only with backend='torch'"):
+        pensia2020.construct(target, n=7, virtual=True, rng=12, device="cpu")
+    with pytest.raises(InputError, match="not both"):
+        pensia2020.construct(target, source=cpu.source, virtual=True, rng=12, backend="torch")

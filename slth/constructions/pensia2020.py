@@ -274,6 +274,8 @@ def construct(
     timings: dict[str, float] | None = None,
     weight_eps: float | None = None,
     virtual: bool = False,
+    backend: str = "numba",
+    device: Any = None,
 ) -> Ticket:
     """Build the strong lottery ticket of Pensia et al. (NeurIPS 2020), Theorem 1.
 
@@ -339,6 +341,15 @@ def construct(
         proportion to what the ticket keeps (a GPT-2-small MLP block's source of
         620M weights costs none). Its bits differ from ``virtual=False`` with the
         same ``rng`` (that draws with ``numpy.random.default_rng``).
+    backend : {"numba", "torch"}, default "numba"
+        ``"torch"`` (with ``virtual=True`` or a VirtualMLP ``source``, ``n <= 40``):
+        the source's entries from the torch Philox and the subset sums from
+        ``solve_batch(backend="torch")`` on ``device``
+        (:func:`slth.torch._construct.construct_pensia2020`); in exact mode the
+        same ticket as ``"numba"`` for the same seed, in eps mode every instance
+        solved exactly.
+    device : torch.device or str, optional
+        The device of ``backend="torch"`` (default: CUDA when available).
 
     Returns
     -------
@@ -387,6 +398,9 @@ def construct(
     delta_f = check_delta(delta)
     C_f = check_positive("C", C)
     on_failure = check_on_failure(on_failure)
+    if backend != "numba" or device is not None:
+        return _construct_torch(target, eps, delta, n, C, rng, source, on_failure, timings,
+                                weight_eps, virtual, backend, device)
     if virtual or isinstance(source, VirtualMLP):
         return _construct_virtual(target, eps_f, delta_f, n, C_f, rng, source, on_failure,
                                   timings, weight_eps, virtual, t_start)
@@ -415,6 +429,31 @@ def construct(
         failure_hint=hint, rng=rng, source_given=source_given, timings=timings,
         t_start=t_start, t_draw=t_draw, phase="solve",
     )
+
+
+def _construct_torch(target: MLP, eps: Any, delta: Any, n: Any, C: Any, rng: Any, source: Any,
+                     on_failure: str, timings: dict[str, float] | None, weight_eps: Any,
+                     virtual: bool, backend: Any, device: Any) -> Ticket:
+    """:func:`construct` with ``backend="torch"``: checks, then the torch construction."""
+    if backend != "torch":
+        if backend == "numba":
+            raise InputError(f"`device` is used only with backend='torch'; received "
+                             f"device={device!r} with backend='numba'")
+        raise InputError(f"`backend` must be 'numba' or 'torch'; received {backend!r}")
+    if virtual and source is not None:
+        raise InputError("pass either `source` or `virtual=True`, not both; received both")
+    if not virtual and not isinstance(source, VirtualMLP):
+        raise InputError("backend='torch' builds over a virtual source: pass `virtual=True` "
+                         "(with an int seed `rng`) or a VirtualMLP `source`; received "
+                         f"virtual=False and source of type {type(source).__name__}")
+    from .._backends import torch_bridge
+
+    torch_bridge()  # a clear message when torch is missing
+    from ..torch._construct import construct_pensia2020
+
+    return construct_pensia2020(target, eps=eps, delta=delta, n=n, C=C, rng=rng, source=source,
+                                on_failure=on_failure, timings=timings, weight_eps=weight_eps,
+                                device=device)
 
 
 def _virtual_units(target: MLP, n: Any, source: VirtualMLP | None, eps_f: float | None,
