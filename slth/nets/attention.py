@@ -292,22 +292,24 @@ class MultiHeadAttention(Layer):
         b, t, _ = x.shape
         h = self.heads
         # y = O W_o^T: dO = g W_o, heads split
-        d_heads = _linear(grad_out, _transpose(params["out_weight"]), None)
-        d_o = d_heads.reshape(b, t, h, self.d_v).transpose(0, 2, 1, 3)  # (B, H, T, d_v)
-        d_p = d_o @ v.transpose(0, 1, 3, 2)  # (B, H, T, T)
-        d_v = p.transpose(0, 1, 3, 2) @ d_o  # (B, H, T, d_v)
-        # softmax Jacobian per row: dS = P * (dP - <dP, P>); masked entries have P = 0
-        d_s = p * (d_p - np.sum(d_p * p, axis=-1, keepdims=True))
-        d_s *= self.score_scale
-        d_q = d_s @ k  # (B, H, T, d_qk)
-        d_k = d_s.transpose(0, 1, 3, 2) @ q
+        # gradients (g_*) of <grad_out, y>: y = O out_weight^T, so g_O = grad_out out_weight
+        g_heads = _linear(grad_out, _transpose(params["out_weight"]), None)
+        g_o = g_heads.reshape(b, t, h, self.d_v).transpose(0, 2, 1, 3)  # (B, H, T, d_v)
+        g_v = p.transpose(0, 1, 3, 2) @ g_o  # (B, H, T, d_v)
+        g_s = g_o @ v.transpose(0, 1, 3, 2)  # g_P, (B, H, T, T), turned into g_S in place:
+        # the softmax Jacobian per row, g_S = P * (g_P - <g_P, P>); masked entries have P = 0
+        g_s -= np.sum(g_s * p, axis=-1, keepdims=True)
+        g_s *= p
+        g_s *= self.score_scale
+        g_q = g_s @ k  # (B, H, T, d_qk)
+        g_k = g_s.transpose(0, 1, 3, 2) @ q
 
         def merge(a: np.ndarray) -> np.ndarray:
             return a.transpose(0, 2, 1, 3).reshape(b, t, -1)
 
-        return (_linear(merge(d_q), _transpose(params["q_weight"]), None)
-                + _linear(merge(d_k), _transpose(params["k_weight"]), None)
-                + _linear(merge(d_v), _transpose(params["v_weight"]), None))
+        return (_linear(merge(g_q), _transpose(params["q_weight"]), None)
+                + _linear(merge(g_k), _transpose(params["k_weight"]), None)
+                + _linear(merge(g_v), _transpose(params["v_weight"]), None))
 
     def __repr__(self) -> str:
         parts = [f"heads={self.heads}", f"d_qk={self.d_qk}", f"d_v={self.d_v}"]
@@ -341,12 +343,17 @@ def _linear(x: np.ndarray, w: Any, bias: np.ndarray | None) -> np.ndarray:
 
 
 def _softmax(scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
-    """Row softmax over the last axis, restricted to ``allowed`` entries; stable."""
+    """Row softmax over the last axis, restricted to ``allowed`` entries; stable.
+
+    Works in place on ``scores`` (a fresh array the caller owns): one ``(B, H,
+    T, T)`` array in all, which matters for long sequences.
+    """
     if allowed is not None:
-        scores = np.where(allowed, scores, -np.inf)
-    top = np.max(scores, axis=-1, keepdims=True)  # finite: every row keeps an entry
-    e = np.exp(scores - top)
-    return e / np.sum(e, axis=-1, keepdims=True)
+        np.copyto(scores, -np.inf, where=~allowed)
+    scores -= np.max(scores, axis=-1, keepdims=True)  # finite: every row keeps an entry
+    np.exp(scores, out=scores)
+    scores /= np.sum(scores, axis=-1, keepdims=True)
+    return scores
 
 
 def attention_scores(layer: MultiHeadAttention, params: Mapping[str, Any], x: Any
