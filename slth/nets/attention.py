@@ -215,7 +215,8 @@ class MultiHeadAttention(Layer):
         if len(shape) != 2 or shape[1] != self.d_in:
             raise ShapeError(
                 f"{self!r} takes per-example inputs of shape (T, {self.d_in}) (a sequence of "
-                f"T tokens of d_in={self.d_in} features); received inputs of shape {shape}"
+                f"T tokens of d_in={self.d_in} features; a network of attention layers must be "
+                f"given its input_shape=(T, {self.d_in})); received inputs of shape {shape}"
             )
         if isinstance(self.mask, tuple) and shape[0] != len(self.mask):
             raise ShapeError(
