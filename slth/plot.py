@@ -32,7 +32,8 @@ __all__ = ["WIDTH_KEYWORDS", "ErrorWidthCurve", "error_vs_width", "pensia2020_ep
 
 #: The width keyword of each registered construction (``construct(target, <keyword>=w)``).
 WIDTH_KEYWORDS: dict[str, str] = {"pensia2020": "n", "malach2020": "k", "single_pair": "k",
-                                  "burkholz2022": "rho", "dacunha2022": "n"}
+                                  "burkholz2022": "rho", "dacunha2022": "n",
+                                  "otsuka2025": "n"}
 
 
 @dataclass(frozen=True, eq=False)

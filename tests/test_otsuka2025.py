@@ -301,3 +301,18 @@ def test_refusals_name_the_problem():
     with pytest.raises(InputError, match="outside the construction"):
         ot.construct(Network.random([Residual([Dense(2, 2), ReLU()])], input_shape=(3, 2),
                                     rng=0), n_qk=4, n_v=4)
+
+
+def test_one_width_for_both_and_the_users_error_curve(tmp_path):
+    from slth.plot import error_vs_width
+
+    target = attention_target(9)
+    a = ot.construct(target, n=12, rng=0)
+    b = ot.construct(target, n_qk=12, n_v=12, rng=0)
+    assert all(np.array_equal(a.kept[k], b.kept[k]) for k in a.kept)
+    with pytest.raises(InputError, match="not both"):
+        ot.construct(target, n=12, n_v=12)
+    curve = error_vs_width(target, "otsuka2025", [8, 24], trials=2, rng=0, samples=32,
+                           steps=3, out_dir=tmp_path)
+    assert curve.keyword == "n" and np.all(curve.adversarial <= curve.certified)
+    assert np.median(curve.adversarial[:, 1]) < np.median(curve.adversarial[:, 0])

@@ -466,6 +466,7 @@ def _widths_from_eps(items: list[_Item], eps: float, alpha: float, C: float, blo
 def construct(
     target: Network,
     *,
+    n: int | None = None,
     n_qk: int | None = None,
     n_v: int | None = None,
     n_ff: int | None = None,
@@ -489,6 +490,9 @@ def construct(
         ``Residual([Dense, ReLU, ..., Dense])`` (module docstring). Theorem 3
         assumes per-head ``||qk_h||_2, ||vo_h||_2 <= 1``; recorded in
         ``params["assumptions"]``, not enforced.
+    n : int, optional
+        One width for both ``n_qk`` and ``n_v`` (the paper's sweeps take
+        n_K = n_V; :func:`slth.plot.error_vs_width`'s width keyword).
     n_qk, n_v : int, optional
         Source query/key and value width per head (the paper's n_K, n_V);
         blocks of ``n // d1`` units per input coordinate. From ``eps`` via
@@ -552,6 +556,10 @@ def construct(
     C_f = check_positive("C", C)
     if source is not None and virtual:
         raise InputError("give `source` or `virtual=True`, not both")
+    if n is not None:
+        if n_qk is not None or n_v is not None:
+            raise InputError("give `n` (both widths) or `n_qk`/`n_v`, not both")
+        n_qk = n_v = n
     mhas = [it for it in items if it.kind != "res_ff"]
     ffs = [it for it in items if it.kind == "res_ff"]
     blocks = bool(ffs) or any(it.kind == "res_mha" for it in items)
