@@ -119,7 +119,8 @@ def test_shapes_index_types_and_chunks():
     rng = np.random.default_rng(0)
     i = rng.integers(0, 10**6, (7, 5, 3))
     want = _philox.entries_uniform(key, i)
-    for idx in (i, i.astype(np.int32), torch.from_numpy(i), torch.from_numpy(i).to(torch.int32),
+    for idx in (i, i.astype(np.int32), i.astype(np.uint64), torch.from_numpy(i),
+                torch.from_numpy(i).to(torch.int32), torch.from_numpy(i.astype(np.uint64)),
                 i.tolist()):
         got = tp.entries_uniform(key, idx, device=CPU)
         assert got.shape == (7, 5, 3) and np.array_equal(got.numpy(), want)
@@ -215,6 +216,8 @@ def test_virtual_networks_resolve_names_and_keys():
      "dtype torch.float32"),
     (lambda: tp.entries_uniform((0, 0), torch.tensor([True]), device=CPU), InputError,
      "integer dtype"),
+    (lambda: tp.entries_uniform((0, 0), torch.tensor([1 << 63], dtype=torch.uint64),
+                                device=CPU), InputError, "uint64 value >= 2"),
     (lambda: tp.entries_uniform((0, 0), [0], device=CPU, chunk_bytes=0), InputError,
      "`chunk_bytes` must be a positive int"),
     (lambda: tp.entries_uniform((0, 0), [0], device="nonsense"), InputError, "`device`"),

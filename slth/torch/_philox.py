@@ -169,7 +169,13 @@ def _index_tensor(flat_index: Any, size: int | None, what: str,
                 or flat_index.is_complex():
             raise InputError(f"`flat_index`{what} must hold integers (an integer dtype); "
                              f"received a tensor of dtype {flat_index.dtype}")
-        idx = flat_index.to(device=dev, dtype=torch.int64)
+        idx = flat_index.to(device=dev).view(torch.int64) \
+            if flat_index.dtype == getattr(torch, "uint64", None) \
+            else flat_index.to(device=dev, dtype=torch.int64)
+        if idx.numel() and bool((idx < 0).any()) and not flat_index.dtype.is_signed:
+            raise InputError(f"`flat_index`{what} must hold integers in "
+                             f"{'[0, 2^63)' if size is None else f'[0, {size})'}; received a "
+                             "uint64 value >= 2^63")
         if idx.numel():
             lo, hi = int(idx.min()), int(idx.max())
             limit = _np_philox.MAX_INDEX + 1 if size is None else size
@@ -276,7 +282,18 @@ def philox4x64_10_batch(key: Sequence[int] | np.ndarray, counters: Any, *, devic
 
 
 def as_uint64(t: torch.Tensor) -> np.ndarray:
-    """The uint64 numpy array with the bits of an int64 tensor (on any device)."""
+    """The uint64 numpy array with the bits of an int64 tensor (on any device).
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        int64 (as returned by :func:`stream_raw` and :func:`philox4x64_10_batch`).
+
+    Returns
+    -------
+    numpy.ndarray
+        uint64, the shape of ``t`` (copied to the host).
+    """
     return t.detach().cpu().numpy().view(np.uint64)
 
 
