@@ -234,6 +234,11 @@ def mlp_from_network(net: Network) -> MLP:
         return net
     if not isinstance(net, Network):
         raise InputError(f"`net` must be a slth.nets.Network; received {format_value(net)}")
+    if net.input_shape is not None and len(net.input_shape) != 1:
+        raise InputError(
+            f"`net` must take vector inputs to be an MLP; its input_shape is {net.input_shape} "
+            "(Dense layers on token sequences act per token: keep it a Network)"
+        )
     weights: list[np.ndarray] = []
     biases: list[np.ndarray | None] = []
     n = len(net.layers)

@@ -36,15 +36,18 @@ from ..nets.base import Architecture, Layer, Network, Residual
 from ..nets.layers import Dense, ReLU
 from ..nets.mlp import MLP, _check_widths
 from ..ticket import Ticket
+from ._attention_strategies import attention_layers, transformer_networks
 
 __all__ = [
     "LAYER_BLOCKS",
+    "attention_layers",
     "bounded_targets",
     "conv_networks",
     "mlps",
     "networks",
     "register_layer_block",
     "tickets",
+    "transformer_networks",
     "unit_ball_inputs",
     "widths",
 ]

@@ -67,6 +67,7 @@ from ..nets.mlp import MLP
 from ..sources import VirtualMLP
 from ..ticket import SPARSE_DENSITY_THRESHOLD, Ticket, source_bias_layers
 from . import _conv  # noqa: F401  (registers the conv entries)
+from ._attention import MultiHeadAttentionModule, SelfAttention, multihead_attention_module
 from ._common import FLOAT32_MAX as _FLOAT32_MAX
 from ._common import as_device as _device
 from ._common import as_dtype as _dtype
@@ -95,8 +96,10 @@ __all__ = [
     "FLOAT64_ATOL",
     "FLOAT64_RTOL",
     "BuildContext",
+    "MultiHeadAttentionModule",
     "ReadContext",
     "ResidualBlock",
+    "SelfAttention",
     "SparseLinear",
     "TorchLayer",
     "approximation_error",
@@ -105,6 +108,7 @@ __all__ = [
     "from_module",
     "max_abs_error",
     "mlp_from_torch",
+    "multihead_attention_module",
     "network_from_torch",
     "network_to_torch",
     "register_torch_layer",
