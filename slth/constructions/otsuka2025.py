@@ -742,17 +742,35 @@ def _check_ticket(target: Any, ticket: Any, check_target: bool) -> list[_Item]:
     return items
 
 
-def _masked(ticket: Ticket, prefix: str, layer: MultiHeadAttention) -> dict[str, np.ndarray]:
-    src = ticket.source
-    out = {}
+def _source_merged(ticket: Ticket, prefix: str, layer: MultiHeadAttention
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merged qk, vo of a ticket's source attention and their absolute-value products.
+
+    Computed head by head from the kept entries as sparse products (memory in
+    proportion to what the ticket keeps, not to the source's size).
+    """
+    import scipy.sparse as sps
+
+    mats = {}
     for local, shape in layer.param_specs().items():
-        name = f"{prefix}{local}"
-        idx = np.asarray(ticket.kept[name])
-        arr = np.zeros(math.prod(shape))
-        if idx.size:
-            arr[idx] = _read(src, name, idx)
-        out[local] = arr.reshape(shape)
-    return out
+        idx, vals = ticket.kept_entries(f"{prefix}{local}")
+        r, c = np.unravel_index(np.asarray(idx, dtype=np.int64), shape)
+        mats[local] = (sps.csr_matrix((vals, (r, c)), shape=shape),
+                       sps.csr_matrix((np.abs(vals), (r, c)), shape=shape))
+    H, nq, nv, d1, d2 = layer.heads, layer.d_qk, layer.d_v, layer.d_in, layer.d_out
+    qk = np.zeros((H, d1, d1))
+    aqk = np.zeros((H, d1, d1))
+    vo = np.zeros((H, d1, d2))
+    avo = np.zeros((H, d1, d2))
+    sc = layer.score_scale
+    for h in range(H):
+        rq, rv = slice(h * nq, (h + 1) * nq), slice(h * nv, (h + 1) * nv)
+        for j, (out_qk, out_vo) in enumerate(((qk, vo), (aqk, avo))):
+            q, k = mats["q_weight"][j][rq], mats["k_weight"][j][rq]
+            v, o = mats["v_weight"][j][rv], mats["out_weight"][j][:, rv]
+            out_qk[h] = sc * (q.T @ k).toarray()
+            out_vo[h] = (v.T @ o.T).toarray()
+    return qk, vo, aqk, avo
 
 
 def _source_layer(ticket: Ticket, it: _Item) -> MultiHeadAttention:
@@ -791,7 +809,7 @@ def merged_errors(target: Network, ticket: Ticket, *, check_target: bool = True
         qk_t, vo_t = merged_matrices(t, {k: target.params[f"{it.prefix}{k}"]
                                          for k in t.param_specs()})
         s = _source_layer(ticket, it)
-        qk_s, vo_s = merged_matrices(s, _masked(ticket, it.prefix, s))
+        qk_s, vo_s, _, _ = _source_merged(ticket, it.prefix, s)
         out[f"{_mha_path(it)}.qk"] = np.abs(qk_s - qk_t)
         out[f"{_mha_path(it)}.vo"] = np.abs(vo_s - vo_t)
     return out
@@ -844,9 +862,9 @@ def _expm1_up(x: float) -> float:
 
 
 def _mha_terms(t: MultiHeadAttention, p_t: Mapping[str, np.ndarray], s: MultiHeadAttention,
-               p_s: Mapping[str, np.ndarray], T: int) -> dict[str, Any]:
+               merged_s: tuple[np.ndarray, ...], T: int) -> dict[str, Any]:
     qk_t, vo_t, aqk_t, avo_t = _head_mats(t, p_t)
-    qk_s, vo_s, aqk_s, avo_s = _head_mats(s, p_s)
+    qk_s, vo_s, aqk_s, avo_s = merged_s
     k_t = max(t.d_qk, t.d_v) + 4
     k_s = max(s.d_qk, s.d_v) + 4
     heads = []
@@ -991,7 +1009,7 @@ def token_error_bound(target: Network, ticket: Ticket, *, alpha: float,
         t = it.layer
         s = _source_layer(ticket, it)
         p_t = {k: np.asarray(target.params[f"{it.prefix}{k}"]) for k in t.param_specs()}
-        terms = _mha_terms(t, p_t, s, _masked(ticket, it.prefix, s), T)
+        terms = _mha_terms(t, p_t, s, _source_merged(ticket, it.prefix, s), T)
         e, r = _mha_step(terms, R, delta)
         if it.kind == "res_mha":
             delta, R = _up(delta + e, 1), _up(R + r, 1)
