@@ -493,20 +493,33 @@ def _virtual_units(target: MLP, n: Any, source: VirtualMLP | None, eps_f: float 
 
 
 def _realise_virtual(target: MLP, source: VirtualMLP, units: tuple[int, ...],
-                     tolerances: Any, chunk_bytes: int = CHUNK_BYTES) -> KeptRealisation:
-    """The kept entries and errors over a virtual source, before the Ticket (private)."""
+                     tolerances: Any, chunk_bytes: int = CHUNK_BYTES, *,
+                     select: Any = select_subset_sum, reader: Any = None,
+                     solver_bytes: Any = None) -> KeptRealisation:
+    """The kept entries and errors over a virtual source, before the Ticket (private).
+
+    ``select``, ``reader`` (what the loop reads entries from, default ``source``) and
+    ``solver_bytes`` let the torch path (:mod:`slth.torch._construct`) run the same loop.
+    """
+    if solver_bytes is None:
+        def solver_bytes(B: int, n: int, tol: float | None) -> int:
+            return _solve_batch_bytes(B, n, eps=tol, method="mitm")
     return realise_kept(
-        source, target, units, select=select_subset_sum, tolerances=tolerances,
-        solver_bytes=lambda B, n, tol: _solve_batch_bytes(B, n, eps=tol, method="mitm"),
-        chunk_bytes=chunk_bytes, phase="solve",
+        source if reader is None else reader, target, units, select=select,
+        tolerances=tolerances, solver_bytes=solver_bytes, chunk_bytes=chunk_bytes,
+        phase="solve",
     )
 
 
 def _construct_virtual(target: MLP, eps_f: float | None, delta_f: float, n: Any, C_f: float,
                        rng: Any, source: Any, on_failure: str,
                        timings: dict[str, float] | None, weight_eps: float | None,
-                       virtual: bool, t_start: float) -> Ticket:
-    """:func:`construct` over a :class:`~slth.sources.VirtualMLP` (given, or ``virtual=True``)."""
+                       virtual: bool, t_start: float, realise_fn: Any = None) -> Ticket:
+    """:func:`construct` over a :class:`~slth.sources.VirtualMLP` (given, or ``virtual=True``).
+
+    ``realise_fn(target, source, units, tolerances)`` replaces :func:`_realise_virtual`
+    (the torch path's loop, :mod:`slth.torch._construct`).
+    """
     from ._realise import failure_error
     from .targets import target_assumptions
 
@@ -523,7 +536,8 @@ def _construct_virtual(target: MLP, eps_f: float | None, delta_f: float, n: Any,
     if source is None:
         source = VirtualMLP(VirtualSource(source_spec(target, units), "uniform[-1,1]", int(rng)))
     t_draw = time.perf_counter() - t0
-    r = _realise_virtual(target, source, units, tolerances)
+    r = (_realise_virtual if realise_fn is None else realise_fn)(target, source, units,
+                                                                  tolerances)
     if r.n_failed and on_failure == "raise":
         raise failure_error(NAME, r.n_failed, r.n_instances, r.failed_weights, r.worst,
                             tolerances, "n", units, _failure_hint(target, eps_f, delta_f, C_f))

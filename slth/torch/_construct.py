@@ -45,7 +45,7 @@ from .. import bounds
 from .._memory import check_memory, format_count
 from ..errors import InputError, LimitError, format_value
 from ..nets.mlp import MLP
-from ..sources import VirtualMLP, VirtualSource
+from ..sources import VirtualMLP
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..ticket import Ticket
 from ._common import as_device
@@ -191,9 +191,8 @@ def construct_pensia2020(
     """
     from ..constructions import pensia2020 as p
     from ..constructions._common import check_delta, check_eps, check_on_failure, check_positive
-    from ..constructions._realise import CHUNK_BYTES, failure_error, realise_kept, seed_param
-    from ..constructions.layouts.pair_dense import source_spec
-    from ..constructions.targets import check_target, target_assumptions
+    from ..constructions._realise import CHUNK_BYTES, seed_param
+    from ..constructions.targets import check_target
 
     t_start = time.perf_counter()
     target = check_target(target)
@@ -209,49 +208,20 @@ def construct_pensia2020(
     if source is None and seed_param(rng) is None:
         raise InputError(f"`rng` must be an int seed >= 0 (the VirtualSource's seed) when no "
                          f"`source` is given; received {rng!r}")
-    units, width_from = p._virtual_units(target, n, source, eps_f, delta_f, C_f)
-    if max(units) > EXACT_MAX_N:
-        raise LimitError(f"`n` = {list(units)}: the torch path solves every instance by exact "
-                         f"meet in the middle and accepts n <= {EXACT_MAX_N}; pass a smaller "
-                         "`n`, or use pensia2020.construct (numba eps mode accepts any n)")
-    tolerances = p._tolerances(target, units, eps_f, weight_eps)
-    source_given = source is not None
-    t0 = time.perf_counter()
-    if source is None:
-        source = VirtualMLP(VirtualSource(source_spec(target, units), "uniform[-1,1]", int(rng)))
-    t_draw = time.perf_counter() - t0
-    reader = TorchEntries(source, dev)
-    r = realise_kept(reader, target, units, select=torch_selector(dev), tolerances=tolerances,
-                     solver_bytes=_solver_bytes,
-                     chunk_bytes=CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes),
-                     phase="solve")
-    if r.n_failed and on_failure == "raise":
-        raise failure_error(p.NAME, r.n_failed, r.n_instances, r.failed_weights, r.worst,
-                            tolerances, "n", units, p._failure_hint(target, eps_f, delta_f, C_f))
-    params: dict[str, Any] = {
-        **p._base_params(units, tolerances, eps_f, delta_f, C_f, weight_eps, width_from),
-        **r.counts(),
-        "seed": source.source.seed,
-        "source_given": source_given,
-        "source_law": source.source.law,
-        "source_kind": "virtual",
-        "row_blocks": r.chunks,
-        "layout": "per input coordinate a block of 2n hidden units split by the sign of their "
-                  "first-layer weight; each part uses the first n units of its sign; constant "
-                  "block of 2n units per biased layer",
-    }
-    params.update(target_assumptions(target))
-    t0 = time.perf_counter()
-    L = target.depth
-    ticket = Ticket.from_kept(
-        source, r.kept, construction=p.NAME, params=params, target_widths=target.widths,
-        layer_map=tuple((2 * i, 2 * i + 1) for i in range(L)),
-        weight_errors=tuple(r.weight_errors), bias_errors=tuple(r.bias_errors),
-        target_fingerprint=target.fingerprint(),
-    )
-    if timings is not None:
-        timings.update({"draw": t_draw, **r.phases})
-        timings.update({"ticket": time.perf_counter() - t0,
-                        "total": time.perf_counter() - t_start})
-    return ticket
+    chunk = CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes)
 
+    def realise_on_device(target: MLP, net: VirtualMLP, units: tuple[int, ...],
+                          tolerances: Any) -> Any:
+        if max(units) > EXACT_MAX_N:
+            raise LimitError(f"`n` = {list(units)}: the torch path solves every instance by "
+                             f"exact meet in the middle and accepts n <= {EXACT_MAX_N}; pass a "
+                             "smaller `n`, or use pensia2020.construct (numba eps mode accepts "
+                             "any n)")
+        return p._realise_virtual(target, net, units, tolerances, chunk,
+                                  select=torch_selector(dev), reader=TorchEntries(net, dev),
+                                  solver_bytes=_solver_bytes)
+
+    # the CPU construction's own checks, params and ticket, with the loop above
+    return p._construct_virtual(target, eps_f, delta_f, n, C_f, rng, source, on_failure,
+                                timings, weight_eps, source is None, t_start,
+                                realise_fn=realise_on_device)
