@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.construct_mlp import cpu_description
-from slth.constructions import burkholz2022
+from slth.constructions import burkholz2022, dacunha2022
 from slth.errors import InputError, format_value
 from slth.nets.base import Network, Residual
 from slth.nets.conv import AvgPool2d, Conv2d, Flatten
@@ -60,10 +60,10 @@ from slth.nets.layers import Dense, ReLU
 
 __all__ = ["COLUMNS", "main", "measure", "resnet20_target"]
 
-#: Row labels of the printed table.
-COLUMNS = ("target", "target params", "rho", "source params", "source layers (param.)",
-           "kept", "build (s)", "peak RSS (MiB)", "max l2 error", "max rel. error",
-           "certified")
+#: Columns of the printed table.
+COLUMNS = ("target", "construction", "target params", "width", "source params",
+           "source depth", "kept", "build (s)", "peak RSS (MiB)", "max l2 error",
+           "max rel. error", "certified")
 
 
 def _l1_rows(w: np.ndarray) -> np.ndarray:
@@ -125,31 +125,39 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def measure(target: Network, *, rho: int = 15, seed: int = 0, n_inputs: int = 16,
-            certify: bool = False, label: str = "ResNet-20") -> dict[str, Any]:
-    """Build the L+1 ticket over a virtual source and measure it (module docstring).
+def measure(target: Network, *, construction: str = "burkholz2022", width: int = 15,
+            seed: int = 0, n_inputs: int = 16, certify: bool = False,
+            label: str = "ResNet-20") -> dict[str, Any]:
+    """Build a ticket over a virtual source and measure it (module docstring).
 
     Parameters
     ----------
     target : Network
-    rho : int, default 15
+    construction : {"burkholz2022", "dacunha2022"}, default "burkholz2022"
+        Depth L+1 (``rho = width``) or depth 2l (``n = width``), both exact mode.
+    width : int, default 15
     seed : int, default 0
         Seed of the virtual source and of the inputs.
     n_inputs : int, default 16
     certify : bool, default False
-        Also compute :func:`slth.constructions.burkholz2022.certified_bound`.
+        Also compute the construction's certified bound on the unit ball.
     label : str
         Name in the table.
 
     Returns
     -------
     dict
-        Keyed as :data:`COLUMNS`, plus ``"timings"`` and ``"forward (s)"``.
+        Keyed as :data:`COLUMNS`, plus ``"timings"``, ``"forward (s)"`` and
+        ``"worst weight error"``.
     """
+    mod = {"burkholz2022": burkholz2022, "dacunha2022": dacunha2022}.get(construction)
+    if mod is None:
+        raise InputError(f"`construction` must be 'burkholz2022' or 'dacunha2022'; received "
+                         f"{format_value(construction)}")
     timings: dict[str, float] = {}
+    kw = {"rho": width} if mod is burkholz2022 else {"n": width}
     t0 = time.perf_counter()
-    ticket = burkholz2022.construct(target, rho=rho, rng=seed, virtual=True,
-                                    timings=timings)
+    ticket = mod.construct(target, rng=seed, virtual=True, timings=timings, **kw)
     build = time.perf_counter() - t0
     peak = _peak_mib()
     g = np.random.default_rng(seed + 1)
@@ -160,15 +168,17 @@ def measure(target: Network, *, rho: int = 15, seed: int = 0, n_inputs: int = 16
     y = ticket.forward(x)
     t_fwd = time.perf_counter() - t1
     diff = np.abs(f - y)
-    cert = burkholz2022.certified_bound(target, ticket) if certify else None
+    cert = mod.certified_bound(target, ticket) if certify else None
     src = ticket.source
-    n_param_layers = sum(isinstance(ly, (Conv2d, Dense)) for _, ly in src.named_layers())
+    depth = sum(isinstance(ly, (Conv2d, Dense)) for _, ly in src.named_layers())
+    name = "burkholz2022 (L+1)" if mod is burkholz2022 else "dacunha2022 (2l)"
     return {
         "target": label,
+        "construction": name,
         "target params": target.n_params,
-        "rho": rho,
+        "width": f"rho={width}" if mod is burkholz2022 else f"n={width}",
         "source params": ticket.n_source_params,
-        "source layers (param.)": n_param_layers,
+        "source depth": depth,
         "kept": ticket.n_kept,
         "build (s)": build,
         "peak RSS (MiB)": max(peak, _peak_mib()),
@@ -195,37 +205,50 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point (``python -m benchmarks.resnet20_depth``)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a miniature (8x8, 4/8/8 channels)")
-    ap.add_argument("--stages", type=int, default=None, help="keep only the first stages")
-    ap.add_argument("--rho", type=int, default=15)
+    ap.add_argument("--rho", type=int, default=15, help="L+1 copies (and 2l's n)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--certify", action="store_true", help="also the certified bound")
+    ap.add_argument("--certify", action="store_true", help="also the certified bounds")
+    ap.add_argument("--no-prefix", action="store_true",
+                    help="skip the stage-1 and stages-1-2 targets (error against depth)")
+    ap.add_argument("--no-2l", action="store_true", help="skip the dacunha2022 row")
     args = ap.parse_args(argv)
     # warm the numba kernels on a miniature so that compilation is not counted
     mini = resnet20_target(rng=1, channels=(2, 2), blocks=2, image=4)
     burkholz2022.construct(mini, rho=3, rng=0, virtual=True)
+    dacunha2022.construct(mini, n=3, rng=0, virtual=True)
     if args.quick:
-        target = resnet20_target(rng=args.seed, channels=(4, 8, 8), blocks=2, image=8)
-        label = "miniature (8x8, 4/8/8 ch, 2 blocks)"
+        kw: dict[str, Any] = {"channels": (4, 8, 8), "blocks": 2, "image": 8}
+        base = "miniature (8x8, 4/8/8 ch, 2 blocks)"
     else:
-        target = resnet20_target(rng=args.seed, stages=args.stages)
-        label = "ResNet-20" if args.stages is None else f"ResNet-20, stages 1-{args.stages}"
+        kw, base = {}, "ResNet-20"
+    configs = [] if args.no_prefix else [(1, f"{base}, stage 1"), (2, f"{base}, stages 1-2")]
     load0 = os.getloadavg()[0]
-    row = measure(target, rho=args.rho, seed=args.seed, certify=args.certify, label=label)
+    rows = []
+    for stages, label in configs:
+        rows.append(measure(resnet20_target(rng=args.seed, stages=stages, **kw),
+                            width=args.rho, seed=args.seed, certify=args.certify,
+                            label=label))
+    target = resnet20_target(rng=args.seed, **kw)
+    full = measure(target, width=args.rho, seed=args.seed, certify=args.certify, label=base)
+    rows.append(full)
+    if not args.no_2l:
+        rows.append(measure(target, construction="dacunha2022", width=args.rho, seed=args.seed,
+                            certify=args.certify, label=base))
     load1 = os.getloadavg()[0]
-    tm = row["timings"]
-    print(f"burkholz2022 (depth L+1) ticket over a virtual source, rho={args.rho}, exact mode, "
-          f"source seed {args.seed}")
+    tm = full["timings"]
+    print(f"Tickets of a ResNet-20-shaped target over virtual sources, exact mode, source seed "
+          f"{args.seed}; errors on 16 random inputs of l2 norm 1")
     print(f"CPU: {cpu_description()}; load average {load0:.2f} before, {load1:.2f} after "
-          "(a shared machine: timings approximate)")
+          "(a shared machine: timings approximate); peak RSS is the process's so far")
     print("")
-    print("| quantity | value |")
-    print("|---|---|")
-    for c in COLUMNS:
-        print(f"| {c} | {_fmt(row[c])} |")
-    print(f"| build phases (s) | draw {tm['draw']:.3g}, solve {tm['solve']:.3g}, ticket "
-          f"{tm['ticket']:.3g} |")
-    print(f"| ticket forward, 16 inputs (s) | {row['forward (s)']:.3g} |")
-    print(f"| worst subset-sum error | {row['worst weight error']:.3g} |")
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    for r in rows:
+        print("| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |")
+    print("")
+    print(f"{base}, L+1: build phases draw {tm['draw']:.3g} s, solve {tm['solve']:.3g} s, "
+          f"ticket {tm['ticket']:.3g} s; ticket forward on 16 inputs {full['forward (s)']:.3g} "
+          f"s; worst subset-sum error {full['worst weight error']:.3g}")
     return 0
 
 
