@@ -15,3 +15,5 @@ def test_quick_run_prints_both_tables(capsys):
     assert "device: cpu" in out and "vector features" in out
     assert "| exact | 12 |" in out and "1.0000 identical" in out
     assert "| torch (cpu) |" in out
+    assert "| exact | torch (cpu) |" in out and "| True | True |" in out
+    assert "Otsuka et al. 2025 ticket" in out and "| torch (cpu) |" in out

@@ -316,3 +316,38 @@ def test_one_width_for_both_and_the_users_error_curve(tmp_path):
                            steps=3, out_dir=tmp_path)
     assert curve.keyword == "n" and np.all(curve.adversarial <= curve.certified)
     assert np.median(curve.adversarial[:, 1]) < np.median(curve.adversarial[:, 0])
+
+
+def test_gpt2_attention_benchmark_runs_quick():
+    from benchmarks import gpt2_attention
+
+    text = gpt2_attention.main(["--quick"])
+    assert "vector features" in text and "subset-sum instances (merged entries)" in text
+    # the per-token error at T = 256 is below the target's output scale
+    row = next(line for line in text.splitlines() if line.startswith("T = 256: max / mean"))
+    err = float(row.split()[-3])
+    scale = float(next(line for line in text.splitlines()
+                       if line.startswith("T = 256: mean per-token")).split()[-1])
+    assert err < scale
+
+
+@pytest.mark.torch
+def test_torch_backend_gives_the_numba_ticket_in_exact_mode():
+    pytest.importorskip("torch")
+    target = transformer_target(10, blocks=1)
+    cpu = ot.construct(target, n=16, n_ff=6, rng=3, virtual=True)
+    dev = ot.construct(target, n=16, n_ff=6, rng=3, virtual=True, backend="torch",
+                       device="cpu")
+    assert dev.params["backend"] == "torch"
+    assert all(np.array_equal(cpu.kept[k], dev.kept[k]) for k in cpu.kept)
+    x = np.random.default_rng(0).normal(size=(4, *target.input_shape)) * 0.3
+    assert cpu.forward(x).tobytes() == dev.forward(x).tobytes()
+    # eps mode: the torch solver solves exactly, so no entry is worse than numba's subset
+    a = ot.construct(target, n=16, n_ff=6, rng=3, virtual=True, weight_eps=1e-2,
+                     on_failure="report")
+    b = ot.construct(target, n=16, n_ff=6, rng=3, virtual=True, weight_eps=1e-2,
+                     on_failure="report", backend="torch", device="cpu")
+    for k in ("layers.0.body.0.qk", "layers.0.body.0.vo"):
+        assert np.all(b.errors[k] <= np.maximum(a.errors[k], 1e-2) + 1e-12)
+    with pytest.raises(InputError, match="`backend` must be"):
+        ot.construct(target, n=16, n_ff=6, rng=3, backend="cuda")

@@ -264,6 +264,40 @@ def _read(source: Any, name: str, flat: np.ndarray) -> np.ndarray:
     return np.asarray(source.params[name]).reshape(-1)[flat]
 
 
+@dataclass(frozen=True)
+class _Engine:
+    """Where entries are computed and subset sums solved: numba (CPU) or a torch device."""
+
+    backend: str = "numba"
+    device: Any = None
+
+    def read(self, source: Any, name: str, flat: np.ndarray) -> np.ndarray:
+        if self.backend == "torch" and isinstance(source, VirtualNetwork):
+            from ..torch._philox import source_entries
+
+            return source_entries(source, name, flat, device=self.device).cpu().numpy()
+        return _read(source, name, flat)
+
+    def solve(self, values: np.ndarray, targets: np.ndarray, tol: float | None, what: str
+              ) -> tuple[np.ndarray, np.ndarray]:
+        _B, m = values.shape
+        if (tol is None or self.backend == "torch") and m > EXACT_MAX_N:
+            raise LimitError(f"exact solving takes instances of at most {EXACT_MAX_N} "
+                             f"candidates; {what} has blocks of {m} units: give `eps` or "
+                             f"`weight_eps`{' (and the numba backend)' if tol else ''}")
+        res = solve_batch(values, targets, eps=tol, backend=self.backend, device=self.device)
+        return res.masks, res.errors
+
+
+def _engine(backend: Any, device: Any) -> _Engine:
+    if backend not in ("numba", "torch"):
+        raise InputError(f"`backend` must be 'numba' or 'torch'; received {format_value(backend)}")
+    if backend == "numba" and device is not None:
+        raise InputError("`device` is for backend='torch'; received a device with the numba "
+                         "backend")
+    return _Engine(backend, device)
+
+
 def _check_source(source: Any, arch: Architecture) -> None:
     if not isinstance(source, (Network, VirtualNetwork)):
         raise InputError(f"`source` must be a slth Network or VirtualNetwork; received "
@@ -310,20 +344,10 @@ class _Tally:
     worst: float = 0.0
 
 
-def _solve(values: np.ndarray, targets: np.ndarray, tol: float | None, what: str
-           ) -> tuple[np.ndarray, np.ndarray]:
-    _B, m = values.shape
-    if tol is None and m > EXACT_MAX_N:
-        raise LimitError(f"exact mode solves instances of at most {EXACT_MAX_N} candidates; "
-                         f"{what} has blocks of {m} units: give `eps` or `weight_eps`")
-    res = solve_batch(values, targets, eps=tol)
-    return res.masks, res.errors
-
-
 def _realise_factor_pair(source: Any, first: str, second: str, first_rows: int, d1: int,
                          d_out: int, h: int, n: int, target: np.ndarray, scale: float,
                          second_transposed: bool, tol: float | None, tally: _Tally,
-                         what: str) -> tuple[np.ndarray, np.ndarray]:
+                         what: str, engine: _Engine) -> tuple[np.ndarray, np.ndarray]:
     """Kept flat indices of (first, second) for head h of one merged matrix.
 
     ``first`` has shape ``(H n, d1)`` (rows = hidden units); ``second`` is
@@ -334,16 +358,16 @@ def _realise_factor_pair(source: Any, first: str, second: str, first_rows: int, 
     a = np.repeat(np.arange(d1, dtype=np.int64), m)            # block of each used unit
     units = h * n + np.arange(d1 * m, dtype=np.int64)           # global hidden rows
     f_flat = units * d1 + a
-    f_vals = _read(source, first, f_flat).reshape(d1, m)
+    f_vals = engine.read(source, first, f_flat).reshape(d1, m)
     cols = np.arange(d_out, dtype=np.int64)
     if second_transposed:
         s_flat = cols[None, :] * first_rows + units[:, None]    # (d1 m, d_out)
     else:
         s_flat = units[:, None] * d_out + cols[None, :]
-    s_vals = _read(source, second, s_flat.reshape(-1)).reshape(d1, m, d_out)
+    s_vals = engine.read(source, second, s_flat.reshape(-1)).reshape(d1, m, d_out)
     # candidates of entry (a, b): scale * f[a, j] * s[a, j, b]
     values = (scale * f_vals)[:, None, :] * s_vals.transpose(0, 2, 1)  # (d1, d_out, m)
-    chosen, errs = _solve(values.reshape(-1, m), target.reshape(-1), tol, what)
+    chosen, errs = engine.solve(values.reshape(-1, m), target.reshape(-1), tol, what)
     chosen = chosen.reshape(d1, d_out, m)
     tally.instances += chosen.shape[0] * chosen.shape[1]
     if tol is not None:
@@ -369,7 +393,7 @@ def _mha_bytes(t: MultiHeadAttention, n_qk: int, n_v: int, tol: Any) -> int:
 
 def _realise_mha(source: Any, target: Network, it: _Item, n_qk: int, n_v: int,
                  tols: tuple[float, float] | None, kept: dict[str, list[np.ndarray]],
-                 tally: _Tally) -> None:
+                 tally: _Tally, engine: _Engine) -> None:
     t = it.layer
     p_t = {local: target.params[f"{it.prefix}{local}"] for local in t.param_specs()}
     qk, vo = merged_matrices(t, p_t)
@@ -382,11 +406,11 @@ def _realise_mha(source: Any, target: Network, it: _Item, n_qk: int, n_v: int,
         kq, kk = _realise_factor_pair(
             source, f"{pre}q_weight", f"{pre}k_weight", t.heads * n_qk, t.d_in, t.d_in, h,
             n_qk, qk[h], scale_s, False, None if tols is None else tols[0], tally,
-            f"`{_mha_path(it)}` (query/key)")
+            f"`{_mha_path(it)}` (query/key)", engine)
         kv, ko = _realise_factor_pair(
             source, f"{pre}v_weight", f"{pre}out_weight", t.heads * n_v, t.d_in, t.d_out, h,
             n_v, vo[h], 1.0, True, None if tols is None else tols[1], tally,
-            f"`{_mha_path(it)}` (value/output)")
+            f"`{_mha_path(it)}` (value/output)", engine)
         for local, idx in (("q_weight", kq), ("k_weight", kk), ("v_weight", kv),
                            ("out_weight", ko)):
             kept.setdefault(f"{pre}{local}", []).append(idx)
@@ -479,6 +503,8 @@ def construct(
     virtual: bool = False,
     on_failure: str = "raise",
     timings: dict[str, float] | None = None,
+    backend: str = "numba",
+    device: Any = None,
 ) -> Ticket:
     """Build the strong lottery ticket of an attention or transformer target (Otsuka et al. 2025).
 
@@ -524,6 +550,16 @@ def construct(
     on_failure : {"raise", "report"}, default "raise"
     timings : dict, optional
         Filled with ``"draw"``, ``"solve"``, ``"ticket"``, ``"total"`` seconds.
+    backend : {"numba", "torch"}, default "numba"
+        ``"torch"``: the attention's source entries come from the torch Philox
+        (:func:`slth.torch.source_entries`, virtual sources; bit for bit the
+        numba ones) and its subset sums from ``solve_batch(backend="torch")`` on
+        ``device``; the products, the scatter and F (Pensia) stay on the CPU.
+        The torch solver solves every instance exactly (blocks of at most 40
+        units), so in exact mode the ticket equals the numba one of the same
+        seed; in eps mode it keeps optimal subsets (never a larger error).
+    device : torch.device or str, optional
+        The torch device (default: CUDA when available).
 
     Returns
     -------
@@ -554,6 +590,7 @@ def construct(
     on_failure = check_on_failure(on_failure)
     w_eps = None if weight_eps is None else check_positive("weight_eps", weight_eps)
     C_f = check_positive("C", C)
+    engine = _engine(backend, device)
     if source is not None and virtual:
         raise InputError("give `source` or `virtual=True`, not both")
     if n is not None:
@@ -625,7 +662,7 @@ def construct(
             tols = None
         tol_record[_mha_path(it)] = None if tols is None else list(tols)
         _realise_mha(source, target, it, int(n_qk), int(n_v), tols, kept_parts,  # type: ignore[arg-type]
-                     tally)
+                     tally, engine)
     kept = {name: np.unique(np.concatenate(kept_parts[name])) if name in kept_parts
             else np.zeros(0, dtype=np.int64) for name in source.param_specs()}
     t_solve = time.perf_counter() - t0
@@ -671,6 +708,7 @@ def construct(
         "seed": seed,
         "source_given": width_from == "source",
         "source_kind": "virtual" if isinstance(source, VirtualNetwork) else "dense",
+        "backend": engine.backend,
         "layout": "per head: n // d1 units per input coordinate; first factor (q, v) block "
                   "diagonal; second factor (k, out) entries chosen by one subset sum per "
                   "merged-matrix entry over the block's products; score scale 1/sqrt(n_qk); "

@@ -73,7 +73,9 @@ from ._common import as_device as _device
 from ._common import as_dtype as _dtype
 from ._common import default_device
 from ._common import tensor as _tensor
+from ._construct import construct_pensia2020
 from ._evaluate import approximation_error
+from ._philox import materialise, source_entries
 from ._prune import from_module, ticket_from_module, to_module
 from ._table import (
     BuildContext,
@@ -103,9 +105,11 @@ __all__ = [
     "SparseLinear",
     "TorchLayer",
     "approximation_error",
+    "construct_pensia2020",
     "default_device",
     "forward",
     "from_module",
+    "materialise",
     "max_abs_error",
     "mlp_from_torch",
     "multihead_attention_module",
@@ -114,6 +118,7 @@ __all__ = [
     "register_torch_layer",
     "rounding_depth",
     "rounding_scale",
+    "source_entries",
     "ticket_from_module",
     "to_module",
     "to_torch",
