@@ -34,6 +34,12 @@ a missed tolerance is counted, not raised), a source of depth ``L + 1``.
   on a few seeds, while the adversarial error is about 0.006), so the case
   comes out "inconclusive": kept out of quick mode, whose cases should be
   decidable.
+* The residual target ``conv1-2k3-res2k3-maxpool-dense`` (full mode only): a
+  ResNet basic block ``[conv3x3, ReLU, conv3x3]`` with its skip between a
+  padded stem convolution and MaxPool/Dense, scaled alike. It too comes out
+  "inconclusive" (4 trials at eps = delta = 0.1, rho = 53: adversarial at most
+  0.051, certified about 830): the worst-copy amplification of the recursion,
+  compounded over four layers.
 
 The sup error over the unit ball is bracketed per trial by
 :func:`slth.evaluate.approximation_error` (the registered certifier
@@ -68,6 +74,7 @@ from slth.constructions import bounded_target
 from slth.constructions import burkholz2022 as bk
 from slth.evaluate import approximation_error
 from slth.nets import Network
+from slth.nets.base import Residual
 from slth.nets.conv import Conv2d, Flatten, MaxPool2d
 from slth.nets.layers import Dense, ReLU
 from slth.sweeps import run_sweep
@@ -105,6 +112,15 @@ CNN_ARCHITECTURES: dict[str, tuple[Callable[[], list[Any]], tuple[int, int, int]
     "conv1-2k3-maxpool-dense": (
         lambda: [Conv2d(1, 2, 3, bias=False), ReLU(), MaxPool2d(2), Flatten(),
                  Dense(8, 1, bias=False)],
+        (1, 6, 6),
+    ),
+    # a residual target: a ResNet basic block [conv3x3, ReLU, conv3x3] with its skip over
+    # the L+1 copy layout, then a ReLU (full mode only)
+    "conv1-2k3-res2k3-maxpool-dense": (
+        lambda: [Conv2d(1, 2, 3, padding=1, bias=False), ReLU(),
+                 Residual((Conv2d(2, 2, 3, padding=1, bias=False), ReLU(),
+                           Conv2d(2, 2, 3, padding=1, bias=False))), ReLU(), MaxPool2d(2),
+                 Flatten(), Dense(18, 1, bias=False)],
         (1, 6, 6),
     ),
 }
