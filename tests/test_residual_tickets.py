@@ -14,7 +14,7 @@ import pytest
 from hypothesis import strategies as st
 
 from slth.constructions import burkholz2022, dacunha2022
-from slth.errors import InputError
+from slth.errors import InputError, ShapeError
 from slth.evaluate import approximation_error
 from slth.nets import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Network, ReLU
 from slth.nets.base import Residual
@@ -282,6 +282,25 @@ def _certified(mod, build):
         assert np.isfinite(mod.certified_bound(target, ticket))
         return ticket
     return wrapped
+
+
+def test_a_given_residual_source_gives_the_self_drawn_ticket():
+    target = mixed_resnet(3)
+    own = burkholz2022.construct(target, rho=4, rng=11, virtual=True)
+    again = burkholz2022.construct(target, source=own.source)
+    assert again.params["rho"] == 4 and again.params["width_from"] == "source"
+    dc_target = dc_resnet(3)
+    dc_own = dacunha2022.construct(dc_target, n=3, rng=11)
+    dc_again = dacunha2022.construct(dc_target, source=dc_own.source)
+    assert dc_again.params["n"] == dc_own.params["n"]
+    for a, b in ((own, again), (dc_own, dc_again)):
+        assert list(a.kept) == list(b.kept)
+        for name in a.kept:
+            assert np.array_equal(a.kept[name], b.kept[name])
+    # a source of another layout is refused, naming what differs
+    other = burkholz2022.construct(small_resnet(), rho=4, rng=0).source
+    with pytest.raises(ShapeError, match="layout"):
+        burkholz2022.construct(target, source=other, rho=4)
 
 
 def test_harness_passes_on_residual_targets_burkholz():
