@@ -451,3 +451,29 @@ def test_certifiers_refuse_a_residual_ticket_without_the_structure():
                               target_fingerprint=dc_resnet().fingerprint())
     with pytest.raises(InputError, match="block diagonal"):
         dacunha2022.certified_bound(dc_resnet(), broken)
+
+
+# ----------------------------------------------------------------------------- benchmark
+def test_resnet20_benchmark_target_and_smoke_run():
+    from benchmarks.resnet20_depth import COLUMNS, measure, resnet20_target
+
+    net = resnet20_target(rng=0)
+    assert net.input_shape == (3, 32, 32) and net.output_shape == (10,)
+    assert net.n_params == 268_346
+    named = net.named_layers()
+    assert sum(isinstance(ly, Conv2d) for _, ly in named) == 19
+    assert sum(isinstance(ly, Residual) for _, ly in named) == 7
+    for k, v in net.params.items():
+        if k.endswith("weight"):
+            l1 = np.abs(np.asarray(v)).reshape(v.shape[0], -1).sum(axis=1)
+            np.testing.assert_allclose(l1, 1.0, rtol=1e-12)
+    assert burkholz2022.source_architecture(net, 15).n_params == 63_080_880
+    mini = resnet20_target(rng=1, channels=(2, 3), blocks=2, image=4)
+    for construction in ("burkholz2022", "dacunha2022"):
+        row = measure(mini, construction=construction, width=3, certify=True, n_inputs=4)
+        assert set(COLUMNS) <= set(row)
+        assert np.isfinite(row["max l2 error"]) and row["certified"] >= 0.0
+    with pytest.raises(InputError, match="stages"):
+        resnet20_target(stages=4)
+    with pytest.raises(InputError, match="construction"):
+        measure(mini, construction="pensia2020")
