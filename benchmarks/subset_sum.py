@@ -523,8 +523,13 @@ def machine_lines() -> list[str]:
         layer = numba.threading_layer()
     except ValueError:
         layer = "not initialised"
+    from slth.subset_sum.variants import cpu_vector_features, default_merge_variant, merge_variant
+
+    feats = " ".join(cpu_vector_features()) or "none listed"
     return [
         f"- machine: nproc {os.cpu_count()} (usable {affinity}), CPU {cpu}, {platform.machine()}",
+        f"- vector features: {feats}; merge variant run: {merge_variant()} (default on this CPU: "
+        f"{default_merge_variant()})",
         f"- python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__} "
         f"(threading layer {layer}, NUMBA_NUM_THREADS {numba.config.NUMBA_NUM_THREADS}), "
         f"scipy {scipy.__version__} (HiGHS through scipy.optimize.milp), slth {slth.__version__}",
@@ -815,6 +820,40 @@ def render_law_table(table: dict[str, list[LawRow]]) -> str:
 # command line
 
 
+def variant_table(ns: Sequence[int], *, threads: Sequence[int], repeat: int, seed: int,
+                  count: int | None = None) -> str:
+    """Exact-mode instances/s of every merge variant, forced in turn, on the same instances.
+
+    Each variant's masks are compared with the default variant's (they must be identical:
+    the variants compute the same sorted lists).
+    """
+    from slth.subset_sum.variants import MERGE_VARIANTS, default_merge_variant, use_merge_variant
+
+    rows = []
+    for n in ns:
+        B = count or max(64, min(20_000, int(4e8 / 2 ** (n / 2) / n)))
+        inst = make_instances(n, B, seed=seed)
+        ref = solve_batch(inst.values, inst.targets).masks
+        for t in threads:
+            rates = {}
+            for name in MERGE_VARIANTS:
+                with use_merge_variant(name):
+                    wall, _, masks = _time_slth(inst.values, inst.targets, eps=None, threads=t,
+                                                repeat=repeat)
+                rates[name] = B / wall
+                if not np.array_equal(masks, ref):
+                    raise AssertionError(f"merge variant {name} gave other masks at n={n}")
+            best = max(rates, key=rates.get)
+            rows.append([str(n), str(t), f"{B:,}",
+                         *(f"{rates[k]:,.0f}" for k in MERGE_VARIANTS), best,
+                         f"{rates[best] / rates['scalar']:.2f}x"])
+    head = ["n", "threads", "instances", *(f"{k} (inst/s)" for k in MERGE_VARIANTS),
+            "fastest", "fastest / scalar"]
+    note = (f"Merge variants, exact mode, masks identical across variants; default on this CPU: "
+            f"{default_merge_variant()}")
+    return note + "\n\n" + _table(head, rows, "r" * len(head))
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.subset_sum",
@@ -836,6 +875,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="instances per cell of the empirical-law table (default 200, quick 40; "
                    "0 skips it)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variants", action="store_true",
+                   help="only the merge-variant table (slth.subset_sum.variants): every variant "
+                   "forced in turn on the same instances")
     p.add_argument("--markdown", type=Path, default=None, metavar="PATH",
                    help="also write the report to this file")
     args = p.parse_args(argv)
@@ -861,6 +903,19 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> str:
     """Run the benchmark, print the Markdown report (and write it with ``--markdown``)."""
     args = _parse(argv)
+    if args.variants:
+        ns = args.n if argv is not None and "--n" in argv else [20, 24, 28, 32]
+        if args.quick:
+            ns = [min(n, 20) for n in ns[:2]]
+        text = "\n".join([*machine_lines(), f"- load average: {_load()}", "",
+                          variant_table(sorted(set(ns)), threads=args.threads,
+                                        repeat=args.repeat or (1 if args.quick else 3),
+                                        seed=args.seed,
+                                        count=200 if args.quick else None)])
+        print(text)
+        if args.markdown is not None:
+            args.markdown.write_text(text + "\n")
+        return text
     plan = make_plan(quick=args.quick, highs_instances=args.highs_instances,
                      highs_time_limit=args.highs_time_limit, repeat=args.repeat,
                      law_trials=args.law_trials)

@@ -253,9 +253,10 @@ def test_kernel_sorted_sums_on_integers():
         assert np.array_equal(buf[off : off + size], np.sort(_all_sums_int(q)))
 
 
+@pytest.mark.parametrize("variant", [8, 4, 0])
 @pytest.mark.parametrize("na, nb", [(0, 0), (1, 0), (3, 2), (4, 4), (5, 3), (8, 8), (9, 11),
                                     (12, 12), (13, 12)])
-def test_kernel_sorted_pair_int_matches_numpy(na, nb):
+def test_kernel_sorted_pair_int_matches_numpy(na, nb, variant):
     # both halves merged in lockstep (vector merge from 8 elements up), then the longer alone
     rng = np.random.default_rng(na * 100 + nb)
     buf, sh, _ = _kernels.mitm_buffers(2 * max(na, nb, 1))
@@ -263,19 +264,21 @@ def test_kernel_sorted_pair_int_matches_numpy(na, nb):
         q = rng.integers(-scale, scale, na + nb)
         if na + nb >= 3:
             q[2] = q[0]  # ties
-        ao, _, bo, _ = _kernels.sorted_pair_int(q, 0, na, na, nb, buf, sh)
+        ao, _, bo, _ = _kernels.sorted_pair_int(q, 0, na, na, nb, buf, sh, variant)
         assert np.array_equal(buf[ao : ao + (1 << na)], np.sort(_all_sums_int(q[:na])))
         assert np.array_equal(buf[bo : bo + (1 << nb)], np.sort(_all_sums_int(q[na:])))
 
 
+@pytest.mark.parametrize("variant", [8, 4, 0])
 @pytest.mark.parametrize("size", [1, 2, 4, 8, 16, 64, 256])
-def test_kernel_merge_step_int_merges_a_list_with_its_shift(size):
+def test_kernel_merge_step_int_merges_a_list_with_its_shift(size, variant):
     rng = np.random.default_rng(size)
     for x in (0, 5, -5, 2**40, -(2**40)):
         S = np.sort(rng.integers(-50, 50, size)) * 2**34  # few distinct values: many ties
         buf = np.zeros(4 * size + 2, np.int64)
         buf[1 : 1 + size] = S
-        _kernels.merge_step_int(buf, 1, 2 * size + 2, np.empty(size + 16, np.int64), size, x)
+        _kernels.merge_step_int(buf, 1, 2 * size + 2, np.empty(size + 16, np.int64), size, x,
+                                variant)
         assert np.array_equal(buf[2 * size + 2 : 4 * size + 2], np.sort(np.concatenate([S, S + x])))
 
 
@@ -539,3 +542,52 @@ def test_float32_input_copy_is_guarded():
     with using_memory_budget(1), pytest.raises(LimitError, match=r"float64 copy of `values`"):
         solve_batch(values, np.zeros(300_000))
     assert solve_batch(values[:10], np.zeros(10)).errors.shape == (10,)
+
+
+# ----------------------------------------------------------------------------- merge variants
+@pytest.mark.parametrize("variant", ["vec8", "vec4", "scalar"])
+def test_every_merge_variant_gives_the_same_masks_and_the_reference_optimum(variant):
+    from slth.subset_sum.reference import bruteforce_batch
+    from slth.subset_sum.variants import merge_variant, use_merge_variant
+
+    rng = np.random.default_rng(7)
+    small = rng.uniform(-1, 1, (60, 14))
+    ts = rng.uniform(-2, 2, 60)
+    big = rng.uniform(-1, 1, (40, 30))
+    tb = rng.uniform(-2, 2, 40)
+    shared = rng.uniform(-1, 1, 34)
+    base = [solve_batch(big, tb), solve_batch(big, tb, eps=1e-6), solve_batch(shared, tb)]
+    with use_merge_variant(variant):
+        assert merge_variant() == variant
+        got = solve_batch(small, ts)
+        runs = [solve_batch(big, tb), solve_batch(big, tb, eps=1e-6), solve_batch(shared, tb)]
+    ref = bruteforce_batch(small, ts)
+    err_ref = np.abs((ref * small).sum(axis=1) - ts)
+    np.testing.assert_allclose(got.errors, err_ref, rtol=0, atol=1e-12)
+    for a, b in zip(base, runs):
+        assert np.array_equal(a.masks, b.masks) and a.errors.tobytes() == b.errors.tobytes()
+
+
+def test_merge_variant_choice_and_errors(monkeypatch):
+    from slth.subset_sum import variants
+
+    assert variants.default_merge_variant() in variants.MERGE_VARIANTS
+    if "avx512f" in variants.cpu_vector_features():
+        assert variants.default_merge_variant() == "vec8"
+    monkeypatch.setenv("SLTH_MERGE_VARIANT", "vec4")
+    assert variants.merge_variant() == "vec4"
+    with variants.use_merge_variant("scalar"):
+        assert variants.merge_variant() == "scalar"
+    monkeypatch.setenv("SLTH_MERGE_VARIANT", "avx9")
+    with pytest.raises(InputError, match="SLTH_MERGE_VARIANT must be one of"):
+        variants.merge_variant()
+    with pytest.raises(InputError, match="`name` must be one of 'vec8', 'vec4', 'scalar'"):
+        with variants.use_merge_variant("avx2"):
+            pass
+
+
+def test_variant_benchmark_table_runs_and_checks_masks():
+    from benchmarks.subset_sum import variant_table
+
+    text = variant_table([12], threads=[1], repeat=1, seed=0, count=50)
+    assert "vec8 (inst/s)" in text and "| 12 | 1 | 50 |" in text

@@ -26,7 +26,7 @@ import math
 import numba as nb
 import numpy as np
 
-from ._simd import simd_merge, simd_merge2
+from ._simd import simd_merge, simd_merge2, simd_merge2_4, simd_merge4
 
 # ----------------------------------------------------------------------------
 # building blocks
@@ -95,16 +95,19 @@ def sorted_sums(vals, start, stop, buf, sh):
 
 
 @nb.njit(cache=True)
-def merge_step_int(buf, src, dst, sh, size, x):
-    """One merge level on int64 sums: the vector merge from 8 elements up, scalar below."""
-    if size >= 8:
+def merge_step_int(buf, src, dst, sh, size, x, variant):
+    """One merge level on int64 sums: the vector merge of ``variant`` lanes (8 or 4) from
+    that many elements up, the scalar merge below it and for ``variant`` 0."""
+    if variant == 8 and size >= 8:
         simd_merge(buf, src, dst, x, size)
+    elif variant == 4 and size >= 4:
+        simd_merge4(buf, src, dst, x, size)
     else:
         _merge_step(buf, src, dst, sh, size, x)
 
 
 @nb.njit(cache=True)
-def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh):
+def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh, variant):
     """Sorted sums of ``qv[qa:qa + na]`` and ``qv[qb:qb + nbb]`` (int64).
 
     Returns (ao, ao2, bo, bo2): A's sums at ``buf[ao:]`` and B's at
@@ -113,8 +116,9 @@ def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh):
     ``buf`` and ``sh`` come from :func:`mitm_buffers`: A ping-pongs between
     the regions at 1 and cap + 2, B between 2 cap + 4 and 3 cap + 5. While both
     halves have values left, their merge levels run together in one vector
-    loop (:func:`slth.subset_sum._simd.simd_merge2`), so the two dependency
-    chains overlap; levels below 8 elements use the scalar merge.
+    loop (:func:`slth.subset_sum._simd.simd_merge2`, or ``simd_merge2_4`` for
+    ``variant`` 4), so the two dependency chains overlap; levels below the
+    vector width, and every level of ``variant`` 0, use the scalar merge.
     """
     cap = (buf.shape[0] - 5) // 4
     sa = 1
@@ -128,8 +132,10 @@ def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh):
     for lvl in range(common):
         xa = qv[qa + lvl]
         xb = qv[qb + lvl]
-        if size >= 8:
+        if variant == 8 and size >= 8:
             simd_merge2(buf, sa, da, xa, sb, db, xb, size)
+        elif variant == 4 and size >= 4:
+            simd_merge2_4(buf, sa, da, xa, sb, db, xb, size)
         else:
             _merge_step(buf, sa, da, sh, size, xa)
             _merge_step(buf, sb, db, sh, size, xb)
@@ -138,11 +144,11 @@ def sorted_pair_int(qv, qa, na, qb, nbb, buf, sh):
         sb, db = db, sb
     size_a = size
     for lvl in range(common, na):
-        merge_step_int(buf, sa, da, sh, size_a, qv[qa + lvl])
+        merge_step_int(buf, sa, da, sh, size_a, qv[qa + lvl], variant)
         size_a *= 2
         sa, da = da, sa
     for lvl in range(common, nbb):
-        merge_step_int(buf, sb, db, sh, size, qv[qb + lvl])
+        merge_step_int(buf, sb, db, sh, size, qv[qb + lvl], variant)
         size *= 2
         sb, db = db, sb
     return sa, da, sb, db
@@ -415,7 +421,7 @@ def mitm_buffers(kmax):
 
 
 @nb.njit(cache=True)
-def mitm_prefixes(vals, k0, kmax, step, target, eps, buf, sh, qv, out_mask):
+def mitm_prefixes(vals, k0, kmax, step, target, eps, buf, sh, qv, out_mask, variant):
     """Meet in the middle on the prefixes ``vals[:k]``, k = k0, k0 + step, ..., kmax.
 
     Stops at the first prefix whose search finds a subset proven within
@@ -427,7 +433,8 @@ def mitm_prefixes(vals, k0, kmax, step, target, eps, buf, sh, qv, out_mask):
     ping-pong regions per half, each with a free slot before and after it for
     the walk's sentinels (buffers from :func:`mitm_buffers`). Writes
     ``out_mask[:k]``; returns (k, early), ``early`` True when the search
-    stopped at a subset proven within eps.
+    stopped at a subset proven within eps. ``variant`` is the merge width
+    (:func:`merge_step_int`).
     """
     tq, scale = quantize(vals, kmax, target, qv)
     na_max = (kmax + 1) // 2
@@ -440,7 +447,7 @@ def mitm_prefixes(vals, k0, kmax, step, target, eps, buf, sh, qv, out_mask):
     k = k0
     na = (k + 1) // 2
     nbb = k // 2
-    ao, ao2, bo, bo2 = sorted_pair_int(qv, qa, na, qb, nbb, buf, sh)
+    ao, ao2, bo, bo2 = sorted_pair_int(qv, qa, na, qb, nbb, buf, sh, variant)
     while True:
         buf[ao + (1 << na)] = _BIG
         buf[bo - 1] = -_BIG
@@ -451,11 +458,11 @@ def mitm_prefixes(vals, k0, kmax, step, target, eps, buf, sh, qv, out_mask):
             break
         for _ in range(min(step, kmax - k)):
             if k % 2 == 0:  # position k joins A
-                merge_step_int(buf, ao, ao2, sh, 1 << na, qv[qa + na])
+                merge_step_int(buf, ao, ao2, sh, 1 << na, qv[qa + na], variant)
                 ao, ao2 = ao2, ao
                 na += 1
             else:
-                merge_step_int(buf, bo, bo2, sh, 1 << nbb, qv[qb + nbb])
+                merge_step_int(buf, bo, bo2, sh, 1 << nbb, qv[qb + nbb], variant)
                 bo, bo2 = bo2, bo
                 nbb += 1
             k += 1
@@ -507,7 +514,8 @@ def _direct_eps(vals, k, target, eps, work, out_mask):
 
 
 @nb.njit(cache=True)
-def _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, lo, hi):
+def _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, lo, hi,
+               variant):
     """Rows ``lo..hi-1`` of :func:`mitm_batch`, with one buffer set for them all.
 
     Each row is copied into a chunk-local buffer and its mask built in another:
@@ -527,7 +535,7 @@ def _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
             row[t] = values[r, t]
         target = targets[r]
         if eps < 0.0:
-            mitm_prefixes(row, n, n, 1, target, -1.0, buf, sh, qv, mask)
+            mitm_prefixes(row, n, n, 1, target, -1.0, buf, sh, qv, mask, variant)
             proven[r] = True
         elif kd > 0 and _direct_eps(row, kd, target, eps, work, mask):
             for t in range(kd, n):
@@ -535,7 +543,7 @@ def _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
             proven[r] = False
         else:
             k, early = mitm_prefixes(row, min(k0, kmax), kmax, step, target, eps, buf, sh, qv,
-                                     mask)
+                                     mask, variant)
             for t in range(k, n):
                 mask[t] = False
             proven[r] = (k == n) and not early
@@ -548,7 +556,8 @@ def _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
 
 
 @nb.njit(cache=True, parallel=True)
-def mitm_batch(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, nthreads):
+def mitm_batch(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, nthreads,
+               variant):
     """Solve ``B`` independent instances (rows of ``values``) by meet in the middle.
 
     Parameters
@@ -573,6 +582,8 @@ def mitm_batch(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
         row is still in cache, which spares a second pass over ``values``).
     nthreads : int
         Number of chunks (one per thread; pass ``numba.get_num_threads()``).
+    variant : int
+        Merge width: 8, 4 or 0 (scalar); see :mod:`slth.subset_sum.variants`.
     """
     nb_inst = values.shape[0]
     chunk = (nb_inst + nthreads - 1) // nthreads
@@ -580,19 +591,21 @@ def mitm_batch(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, 
         lo = c * chunk
         hi = min(nb_inst, lo + chunk)
         if lo < hi:
-            _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, lo, hi)
+            _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, lo, hi,
+                       variant)
 
 
 @nb.njit(cache=True)
-def mitm_batch_serial(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, nthreads):
+def mitm_batch_serial(values, targets, eps, kd, k0, step, kmax, masks, proven, totals, nthreads,
+                      variant):
     """:func:`mitm_batch` on the calling thread (``nthreads`` ignored): small batches
     skip the thread-pool launch, which costs more than solving them on a busy machine."""
     _mitm_rows(values, targets, eps, kd, k0, step, kmax, masks, proven, totals,
-               0, values.shape[0])
+               0, values.shape[0], variant)
 
 
 @nb.njit(cache=True, parallel=True)
-def shared_mitm(values, targets, eps, masks, proven, nthreads):
+def shared_mitm(values, targets, eps, masks, proven, nthreads, variant):
     """Many targets against one value vector: halves sorted once, one walk per target.
 
     Fixed point as in :func:`mitm_prefixes`, with one scale for every target
@@ -608,7 +621,7 @@ def shared_mitm(values, targets, eps, masks, proven, nthreads):
         tmax = max(tmax, abs(targets[r]))
     buf, sh, qv = mitm_buffers(n)
     _, scale = quantize(values, n, tmax, qv)
-    ao, _, bo, _ = sorted_pair_int(qv, 0, n1, n1, n - n1, buf, sh)
+    ao, _, bo, _ = sorted_pair_int(qv, 0, n1, n1, n - n1, buf, sh, variant)
     buf[ao + na] = _BIG
     buf[bo - 1] = -_BIG
     eps_q = quantized_eps(eps, scale, n)

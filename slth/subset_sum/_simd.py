@@ -1,5 +1,10 @@
 """Vector merges of sorted int64 lists, written as LLVM IR through numba intrinsics.
 
+Two widths are emitted from the same generator: eight lanes (``<8 x i64>``, one
+AVX-512 register; :func:`simd_merge`, :func:`simd_merge2`) and four lanes
+(``<4 x i64>``, one AVX2 register; :func:`simd_merge4`, :func:`simd_merge2_4`).
+Which one the solver runs is :func:`slth.subset_sum.variants.merge_variant`.
+
 The scalar branch-free merge (``_kernels._merge_step``) emits one element per
 compare and is bound by its dependency chain (load, compare, index update),
 about 5 cycles per element. Here the two lists are merged eight elements at a
@@ -33,8 +38,11 @@ from numba.extending import intrinsic
 
 _I64 = ir.IntType(64)
 _I32 = ir.IntType(32)
-_V8 = ir.VectorType(_I64, 8)
 _SENTINEL = ir.Constant(_I64, 1 << 62)
+
+
+def _vec(width: int) -> ir.VectorType:
+    return ir.VectorType(_I64, width)
 
 
 def _mask(indices: list[int]) -> ir.Constant:
@@ -46,43 +54,50 @@ def _minmax(builder: ir.IRBuilder, a: ir.Value, b: ir.Value) -> tuple[ir.Value, 
     return builder.select(lt, a, b), builder.select(lt, b, a)
 
 
-def _bitonic_sort8(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """Sort a bitonic 8-vector ascending: compare-exchange at distances 4, 2, 1."""
-    undef = ir.Constant(_V8, ir.Undefined)
-    for d in (4, 2, 1):
-        partner = builder.shuffle_vector(x, undef, _mask([i ^ d for i in range(8)]))
+def _bitonic_sort(builder: ir.IRBuilder, x: ir.Value, w: int) -> ir.Value:
+    """Sort a bitonic w-vector ascending: compare-exchange at distances w/2, ..., 1."""
+    undef = ir.Constant(_vec(w), ir.Undefined)
+    d = w // 2
+    while d:
+        partner = builder.shuffle_vector(x, undef, _mask([i ^ d for i in range(w)]))
         lo, hi = _minmax(builder, x, partner)
-        x = builder.shuffle_vector(lo, hi, _mask([i if i & d == 0 else 8 + i for i in range(8)]))
+        x = builder.shuffle_vector(lo, hi, _mask([i if i & d == 0 else w + i for i in range(w)]))
+        d //= 2
     return x
 
 
-def _merge16(builder: ir.IRBuilder, a: ir.Value, b: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """(8 smallest, 8 largest) of two ascending 8-vectors, each ascending."""
-    undef = ir.Constant(_V8, ir.Undefined)
-    rb = builder.shuffle_vector(b, undef, _mask(list(range(7, -1, -1))))
+def _merge2w(builder: ir.IRBuilder, a: ir.Value, b: ir.Value, w: int
+             ) -> tuple[ir.Value, ir.Value]:
+    """(w smallest, w largest) of two ascending w-vectors, each ascending."""
+    undef = ir.Constant(_vec(w), ir.Undefined)
+    rb = builder.shuffle_vector(b, undef, _mask(list(range(w - 1, -1, -1))))
     lo, hi = _minmax(builder, a, rb)  # half-cleaner of the bitonic a ++ reversed(b)
-    return _bitonic_sort8(builder, lo), _bitonic_sort8(builder, hi)
+    return _bitonic_sort(builder, lo, w), _bitonic_sort(builder, hi, w)
 
 
 def _emit_merges(builder: ir.IRBuilder, merges: list[tuple[ir.Value, ir.Value, ir.Value]],
-                 size: ir.Value) -> None:
-    """Emit one loop running every (S, OUT, x) merge of S with S + x, ``size`` + ``size``."""
-    eight = ir.Constant(_I64, 8)
+                 size: ir.Value, w: int = 8) -> None:
+    """Emit one loop running every (S, OUT, x) merge of S with S + x, ``size`` + ``size``.
+
+    ``w`` lanes per vector (8 or 4); ``size`` a multiple of ``w``, at least ``w``.
+    """
+    V = _vec(w)
+    eight = ir.Constant(_I64, w)
     zero = ir.Constant(_I64, 0)
 
     def load8(ptr: ir.Value) -> ir.Value:
-        return builder.load(builder.bitcast(ptr, _V8.as_pointer()), align=8)
+        return builder.load(builder.bitcast(ptr, V.as_pointer()), align=8)
 
     def store8(ptr: ir.Value, v: ir.Value) -> None:
-        builder.store(v, builder.bitcast(ptr, _V8.as_pointer()), align=8)
+        builder.store(v, builder.bitcast(ptr, V.as_pointer()), align=8)
 
     state = []
     for S, out, x in merges:
         builder.store(_SENTINEL, builder.gep(S, [size]))
-        xv = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
-        xv = builder.shuffle_vector(xv, ir.Constant(_V8, ir.Undefined), _mask([0] * 8))
-        va = cgutils.alloca_once(builder, _V8)
-        vb = cgutils.alloca_once(builder, _V8)
+        xv = builder.insert_element(ir.Constant(V, ir.Undefined), x, ir.Constant(_I32, 0))
+        xv = builder.shuffle_vector(xv, ir.Constant(V, ir.Undefined), _mask([0] * w))
+        va = cgutils.alloca_once(builder, V)
+        vb = cgutils.alloca_once(builder, V)
         ip = cgutils.alloca_once(builder, _I64)
         jq = cgutils.alloca_once(builder, _I64)
         builder.store(load8(S), va)
@@ -90,11 +105,12 @@ def _emit_merges(builder: ir.IRBuilder, merges: list[tuple[ir.Value, ir.Value, i
         builder.store(eight, ip)
         builder.store(eight, jq)
         state.append((S, out, x, xv, va, vb, ip, jq))
-    # 2 size / 8 output blocks: all but the last come out of the loop
-    steps = builder.sub(builder.lshr(size, ir.Constant(_I64, 2)), ir.Constant(_I64, 1))
+    # 2 size / w output blocks: all but the last come out of the loop
+    shift_w = {8: 2, 4: 1}[w]
+    steps = builder.sub(builder.lshr(size, ir.Constant(_I64, shift_w)), ir.Constant(_I64, 1))
     with cgutils.for_range(builder, steps) as loop:
         for S, out, x, xv, va, vb, ip, jq in state:
-            lo, hi = _merge16(builder, builder.load(va), builder.load(vb))
+            lo, hi = _merge2w(builder, builder.load(va), builder.load(vb), w)
             store8(builder.gep(out, [builder.mul(loop.index, eight)]), lo)
             i = builder.load(ip)
             j = builder.load(jq)
@@ -103,7 +119,7 @@ def _emit_merges(builder: ir.IRBuilder, merges: list[tuple[ir.Value, ir.Value, i
             take_p = builder.icmp_signed("<=", builder.load(pi),
                                          builder.add(builder.load(qj), x))
             # the next block: S's at i as it is, or S's at j shifted by x
-            shift = builder.select(take_p, ir.Constant(_V8, [0] * 8), xv)
+            shift = builder.select(take_p, ir.Constant(V, [0] * w), xv)
             nxt = builder.add(load8(builder.select(take_p, pi, qj)), shift)
             builder.store(nxt, va)
             builder.store(builder.add(i, builder.select(take_p, eight, zero)), ip)
@@ -142,6 +158,42 @@ def simd_merge2(typingctx, buf, src_a, dst_a, x_a, src_b, dst_b, x_b, size):
                 (builder.gep(data, [sb]), builder.gep(data, [db]), xb),
             ],
             sizev,
+        )
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def simd_merge4(typingctx, buf, src, dst, x, size):
+    """:func:`simd_merge` four lanes at a time (``size`` a multiple of 4, at least 4)."""
+    sig = types.void(buf, src, dst, x, size)
+
+    def codegen(context, builder, signature, args):
+        bufv, srcv, dstv, xv, sizev = args
+        data = context.make_array(signature.args[0])(context, builder, bufv).data
+        _emit_merges(builder, [(builder.gep(data, [srcv]), builder.gep(data, [dstv]), xv)],
+                     sizev, 4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def simd_merge2_4(typingctx, buf, src_a, dst_a, x_a, src_b, dst_b, x_b, size):
+    """:func:`simd_merge2` four lanes at a time."""
+    sig = types.void(buf, src_a, dst_a, x_a, src_b, dst_b, x_b, size)
+
+    def codegen(context, builder, signature, args):
+        bufv, sa, da, xa, sb, db, xb, sizev = args
+        data = context.make_array(signature.args[0])(context, builder, bufv).data
+        _emit_merges(
+            builder,
+            [
+                (builder.gep(data, [sa]), builder.gep(data, [da]), xa),
+                (builder.gep(data, [sb]), builder.gep(data, [db]), xb),
+            ],
+            sizev, 4,
         )
         return context.get_dummy_value()
 

@@ -60,6 +60,7 @@ from .._memory import TINY_BYTES, check_memory
 from ..errors import InputError, LimitError, ShapeError, format_value
 from . import _kernels
 from .reference import BRUTEFORCE_MAX_N, bruteforce_batch
+from .variants import variant_code
 
 __all__ = [
     "EXACT_MAX_N",
@@ -446,7 +447,8 @@ def solve_batch(
             optimal[:] = True
         else:
             _kernels.shared_mitm(
-                vals, tgts, -1.0 if eps_f is None else eps_f, masks, optimal, _threads()
+                vals, tgts, -1.0 if eps_f is None else eps_f, masks, optimal, _threads(),
+                variant_code(),
             )
     else:
         rows = np.ascontiguousarray(np.broadcast_to(vals, (B, n)))
@@ -455,7 +457,8 @@ def solve_batch(
         small = B * (1 << (min(n, EXACT_MAX_N) // 2)) < _SERIAL_WORK
         kernel = _kernels.mitm_batch_serial if small else _kernels.mitm_batch
         if eps_f is None:
-            kernel(rows, tgts, -1.0, 0, n, 1, n, masks, optimal, totals, 1 if small else _threads())
+            kernel(rows, tgts, -1.0, 0, n, 1, n, masks, optimal, totals,
+                   1 if small else _threads(), variant_code())
             return _finish(rows, tgts, masks, optimal, eps_f, totals)
         else:
             kd, k0 = eps_direct_length(eps_f), eps_prefix_length(eps_f)
@@ -463,7 +466,7 @@ def solve_batch(
                 k0 = max(k0, kd + _EPS_PREFIX_STEP)
             kernel(
                 rows, tgts, eps_f, kd, k0, _EPS_PREFIX_STEP, EXACT_MAX_N, masks, optimal,
-                totals, 1 if small else _threads(),
+                totals, 1 if small else _threads(), variant_code(),
             )
         return _finish(rows, tgts, masks, optimal, eps_f, totals)
     return _finish(vals, tgts, masks, optimal, eps_f)
