@@ -671,7 +671,9 @@ def construct(
         :func:`source_architecture`, with ``errors`` of the target's kernel
         shapes and params also ``constant_rows_solved``); ``layer_map`` ``{"layers.0":
         ("layers.0", "layers.2"), "layers.<2l>": ("layers.<2l+2>",), ReLUs
-        alike}``; ``errors`` per target parameter: the realised worst
+        alike}`` (a target Residual ``layers.<k>`` maps to the source Residual
+        ``layers.<k+2>``, whose body holds the source layers of its body's
+        layers under the same names); ``errors`` per target parameter: the realised worst
         ``|sum - W|`` over the output copies (and the two sign parts in layer
         1); JSON ``params``: rho, mode, eps, delta, weight_tolerance,
         n_instances, n_failed, failed_params, worst_error, constant_error,
