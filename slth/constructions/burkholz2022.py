@@ -1093,9 +1093,6 @@ def _cnn_stages(target: Network) -> list[_Stage]:
     def affine(k: int, name: str, layer: Any, path: str, key: str, body: str | None,
                begin: bool, end: bool) -> None:
         nonlocal shape, spread
-        if not stages and not isinstance(layer, (Conv2d, Dense)):
-            raise InputError(f"`target` layer {path!r} is {layer!r}: the target must start "
-                             "with a Conv2d or Dense layer")
         if stages:
             n_relu = sum(isinstance(a[2], ReLU) for a in stages[-1].after)
             if n_relu != 1:
