@@ -1011,6 +1011,15 @@ def recorded_errors(target: Network, ticket: Ticket) -> dict[str, np.ndarray]:
     return out
 
 
+def _residual(delta: float, e: float, R: float, r: float) -> tuple[float, float]:
+    """(error, radius) after ``x + body(x)``: the errors add, plus the sum's rounding in both
+    float evaluations (one rounding per entry, at most u of each token's norm)."""
+    from ..certify import _U
+
+    rad = _up(R + r, 1)
+    return _up(delta + e + 2.0 * _U * _up(rad + delta + e, 1), 2), rad
+
+
 def token_error_bound(target: Network, ticket: Ticket, *, alpha: float,
                       length: int | None = None, check_target: bool = True) -> float:
     """Certified ``max_i ||g(X)_i - f(X)_i||`` over sequences whose tokens have norm <= alpha.
@@ -1042,7 +1051,7 @@ def token_error_bound(target: Network, ticket: Ticket, *, alpha: float,
     for it in items:
         if it.kind == "res_ff":
             e, r = _ff_bound(target, ticket, it, R, delta)
-            delta, R = _up(delta + e, 1), _up(R + r, 1)
+            delta, R = _residual(delta, e, R, r)
             continue
         t = it.layer
         s = _source_layer(ticket, it)
@@ -1050,7 +1059,7 @@ def token_error_bound(target: Network, ticket: Ticket, *, alpha: float,
         terms = _mha_terms(t, p_t, s, _source_merged(ticket, it.prefix, s), T)
         e, r = _mha_step(terms, R, delta)
         if it.kind == "res_mha":
-            delta, R = _up(delta + e, 1), _up(R + r, 1)
+            delta, R = _residual(delta, e, R, r)
         else:
             delta, R = e, r
     return float(delta)
