@@ -154,16 +154,17 @@ register_construction(malach2020.NAME, paper="Malach et al., ICML 2020, Theorem 
                       layer_types=("Dense", "ReLU"), certifier=certified_bound,
                       module=malach2020)
 register_construction(burkholz2022.NAME,
-                      paper="Burkholz, ICML 2022 / NeurIPS 2022: depth L+1 (ReLU MLPs and "
-                            "CNNs; residual networks not yet)",
+                      paper="Burkholz, ICML 2022 / NeurIPS 2022: depth L+1 (ReLU MLPs, CNNs "
+                            "and residual networks)",
                       layer_types=("Conv2d", "Dense", "ReLU", "MaxPool2d", "AvgPool2d",
-                                   "Flatten"),
+                                   "Flatten", "Residual"),
                       certifier=burkholz2022.certified_bound, module=burkholz2022)
 register_construction(dacunha2022.NAME,
                       paper="da Cunha, Natale, Viennot, ICLR 2022 (abstract confirmed; the "
-                            "construction read as Pensia et al. 2020 in channels)",
+                            "construction read as Pensia et al. 2020 in channels; residual "
+                            "blocks as slth's extension)",
                       layer_types=("Conv2d", "Dense", "ReLU", "MaxPool2d", "AvgPool2d",
-                                   "Flatten"),
+                                   "Flatten", "Residual"),
                       certifier=dacunha2022.certified_bound, module=dacunha2022)
 register_construction(otsuka2025.NAME,
                       paper="Otsuka et al., AAAI-26 (arXiv 2511.04217), Theorem 3 and the "
