@@ -87,6 +87,7 @@ __all__ = [
     "BLOCK_COLUMNS",
     "CSV_COLUMNS",
     "FIT_COLUMNS",
+    "FIT_FLOOR",
     "HEAD_DIMS",
     "NAME",
     "PAPER_LAW",
@@ -112,6 +113,8 @@ NAME = "attention_error_width"
 HEAD_DIMS = (4, 4)
 #: The paper's fitted law of Fig. 4: ``0.8 exp(-0.06 n)``.
 PAPER_LAW = (0.8, 0.06)
+#: Points at or below this error are left out of the fits (the solver's and rounding floor).
+FIT_FLOOR = 1e-9
 #: Weight tolerance where blocks exceed the exact solver's 40 units.
 WEIGHT_EPS = 1e-12
 _EXACT_UNITS = 40
@@ -361,7 +364,7 @@ def random_blocks(blocks: int, seed: int, *, T: int = 5) -> Network:
 
 
 # ----------------------------------------------------------------------------- fits
-def fit_exp(n: Any, y: Any, *, floor: float = 1e-10) -> dict[str, Any] | None:
+def fit_exp(n: Any, y: Any, *, floor: float = FIT_FLOOR) -> dict[str, Any] | None:
     """Least-squares fit of ``log y = log a - b n`` over the points with ``y > floor``.
 
     Returns
@@ -379,7 +382,7 @@ def fit_exp(n: Any, y: Any, *, floor: float = 1e-10) -> dict[str, Any] | None:
             "n_max": float(n[ok].max()), "points": int(ok.sum())}
 
 
-def fit_shared_rate(series: dict[int, tuple[Any, Any]], *, floor: float = 1e-10
+def fit_shared_rate(series: dict[int, tuple[Any, Any]], *, floor: float = FIT_FLOOR
                     ) -> dict[str, Any] | None:
     """One decay rate ``b`` and one level ``a_k`` per series: ``log y = log a_k - b n``.
 
@@ -628,7 +631,8 @@ def series(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``width[kind] = (n, mean, std)`` over the sources; ``T[n] = (T, max, mean)``;
+        ``width[kind] = (n, mean, std)`` over the sources and ``width_median[kind]``;
+        ``T[n] = (T, max, mean)``;
         ``blocks[k] = (n, mean)``; ``wide[(H, d)] = (m, mean)``; ``fit[(panel, series)]``
         the fit rows.
     """
@@ -642,6 +646,10 @@ def series(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "width": {k: group([r for r in w if r["target"] == k], "n", "max_error")
                   for k in ("trained", "random") if any(r["target"] == k for r in w)},
+        "width_median": {k: np.array([np.median([r["max_error"] for r in w
+                                                  if r["target"] == k and r["n"] == n])
+                                       for n in sorted({r["n"] for r in w})])
+                         for k in ("trained", "random") if any(r["target"] == k for r in w)},
         "T": {},
         "blocks": {},
         "wide": {},
@@ -665,7 +673,7 @@ def plot(rows: dict[str, list[dict[str, Any]]]) -> Any:
     """The four panels from the CSV rows (:func:`read_rows`); returns the Figure."""
     S = series(rows)
     with style():
-        fig, axes = new_figure(4, height=9.6, sharex=False)
+        fig, axes = new_figure(4, height=10.8, sharex=False, height_ratios=[1.3, 1, 1, 1])
         ax = axes[0]
         nn = np.array(sorted({r["n"] for r in rows["width"]}), dtype=float)
         for kind, col in (("trained", "C0"), ("random", "C1")):
@@ -676,6 +684,8 @@ def plot(rows: dict[str, list[dict[str, Any]]]) -> Any:
             ax.errorbar(n, mean, yerr=[np.minimum(std, 0.95 * mean), std], fmt="o-",
                         color=col, capsize=2,
                         label=f"{kind} target: mean $\\pm$ std")
+            ax.plot(n, S["width_median"][kind], "x", color=col, ms=4,
+                    label=f"{kind} target: median")
             f = S["fit"].get(("a", kind))
             if f is not None and f["a"] is not None:
                 ax.plot(n, f["a"] * np.exp(-f["b"] * n), ":", color=col,
@@ -686,7 +696,7 @@ def plot(rows: dict[str, list[dict[str, Any]]]) -> Any:
         ax.set_xlabel("$n_K = n_V = n$")
         ax.set_ylabel("max output error")
         ax.set_title("(a) single head 2$\\to$1, T = 4")
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
         ax.grid(True)
 
         ax = axes[1]
