@@ -12,11 +12,16 @@ A sequence of T tokens ``x_t = (cos(w t + th0), sin(w t + th0))``, ``t = 0..T-1`
 vector, initialised at zero); the target is ``w``, read at the regression token's output.
 The target (:func:`train_target`) is a single-head attention 2 -> 1 with query/key and
 value widths :data:`HEAD_DIMS` (slth's choice; the paper does not state them) and no
-biases, trained with torch (seeded: its own ``torch.Generator``, Xavier-uniform
-initialisation; AdamW, batch 1024, lr 0.1, 25 epochs, weight decay 0.01, 10k training
-samples, each batch at a length T drawn from 4, 8, ..., 256 as the paper trains on 4 to
-256). Its weights are copied into an slth ``MultiHeadAttention`` (``torch`` cannot express a
-2 -> 1 ``nn.MultiheadAttention``, whose output width is its embedding width).
+biases, trained with torch (:func:`train_target`; seeded by one numpy Generator: data,
+Xavier-uniform initialisation, shuffling; AdamW, batch 1024, lr 0.1, 25 epochs, weight
+decay 0.01, 10k training samples, each batch at a length T drawn from 4, 8, ..., 256 as the
+paper trains on 4 to 256). Without torch the same training runs in numpy (hand-derived
+gradients, the same AdamW update; identical to rounding). Its weights are copied into an
+slth ``MultiHeadAttention`` (``torch`` cannot express a 2 -> 1 ``nn.MultiheadAttention``,
+whose output width is its embedding width). Attention has no positional encoding, so the
+target sees the tokens as a set and regresses w poorly (its validation MSE is in
+``attention_error_width_target.csv``); the figure is about approximating it, not about the
+task.
 
 Rescaling (Theorem 3's norm assumptions)
 ----------------------------------------
@@ -179,93 +184,170 @@ def _with_token(x: np.ndarray, r: np.ndarray, c: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- training
+def _xavier(g: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    b = math.sqrt(6.0 / (rows + cols))
+    return g.uniform(-b, b, (rows, cols))
+
+
+def _task_inputs(token: Any, w: Any, th: Any, T: int, lib: Any) -> Any:
+    """``(B, T + 1, 2)`` inputs: the regression token, then the task's tokens (numpy or torch)."""
+    t = lib.arange(T, dtype=lib.float64)
+    ang = w[:, None] * t[None, :] + th[:, None]
+    x = lib.stack([lib.cos(ang), lib.sin(ang)], -1)
+    if lib is np:
+        return np.concatenate([np.broadcast_to(token, (x.shape[0], 1, 2)), x], axis=1)
+    return lib.cat([token.expand(x.shape[0], 1, 2), x], dim=1)
+
+
+def _np_loss_grads(P: dict[str, np.ndarray], x: np.ndarray, w: np.ndarray, dqk: int
+                   ) -> tuple[float, dict[str, np.ndarray]]:
+    """MSE of the regression token's output and its gradients (hand-derived, numpy).
+
+    Only the regression token's query row matters for the loss: ``s_t = (Wq r) . (Wk x_t) /
+    sqrt(d_qk)``, ``p = softmax(s)``, ``pred = sum_t p_t o . (Wv x_t)``.
+    """
+    rt = math.sqrt(dqk)
+    Wq, Wk, Wv, o = P["q_weight"], P["k_weight"], P["v_weight"], P["out_weight"][0]
+    q0 = x[:, 0] @ Wq.T
+    k = x @ Wk.T
+    s = np.einsum("bd,btd->bt", q0, k) / rt
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    v = x @ Wv.T
+    u = v @ o
+    pred = np.sum(p * u, axis=1)
+    B = x.shape[0]
+    gp = 2.0 * (pred - w) / B
+    du = gp[:, None] * p
+    ds = gp[:, None] * p * (u - pred[:, None])
+    dvv = du[..., None] * o
+    dq0 = np.einsum("bt,btd->bd", ds, k) / rt
+    dk = ds[..., None] * q0[:, None, :] / rt
+    dx = dvv @ Wv + dk @ Wk
+    dx[:, 0] += dq0 @ Wq
+    grads = {"q_weight": dq0.T @ x[:, 0], "k_weight": np.einsum("btd,bte->de", dk, x),
+             "v_weight": np.einsum("btd,bte->de", dvv, x),
+             "out_weight": np.einsum("bt,btd->d", du, v)[None, :],
+             "token": dx[:, 0].sum(axis=0)}
+    return float(np.mean((pred - w) ** 2)), grads
+
+
 def train_target(rng: int = 0, *, samples: int = 10_000, epochs: int = 25, batch: int = 1024,
                  T_choices: Sequence[int] = (4, 8, 16, 32, 64, 128, 256),
-                 head_dims: tuple[int, int] = HEAD_DIMS) -> dict[str, Any]:
-    """Train the single-head 2 -> 1 attention on the angular-velocity task with torch.
+                 head_dims: tuple[int, int] = HEAD_DIMS, backend: str = "auto"
+                 ) -> dict[str, Any]:
+    """Train the single-head 2 -> 1 attention on the angular-velocity task.
+
+    With torch (autograd and ``torch.optim.AdamW``) when it is installed; otherwise, or
+    with ``backend="numpy"``, with hand-derived gradients and the same AdamW update in
+    numpy (the same data, initialisation and batches, float64 both: the two agree to
+    rounding, which the tests check).
 
     Parameters
     ----------
     rng : int, default 0
-        Seed of the data (numpy) and of torch's own generator (initialisation and
-        shuffling; no global seeding).
+        Seed of one numpy Generator: data, Xavier-uniform initialisation, shuffling and
+        each batch's length (no global seeding).
     samples, epochs, batch : int
-        Training samples, epochs, batch size (AdamW, lr 0.1, weight decay 0.01).
+        Training samples, epochs, batch size (AdamW, lr 0.1, weight decay 0.01, betas
+        (0.9, 0.999), eps 1e-8: torch's defaults).
     T_choices : sequence of int
         Each batch's length is drawn from these.
     head_dims : (int, int)
         Query/key and value width.
+    backend : {"auto", "torch", "numpy"}, default "auto"
 
     Returns
     -------
     dict
         ``params`` (numpy ``q_weight``, ``k_weight``, ``v_weight``, ``out_weight`` in slth's
         layout), ``token`` (the learned regression token), ``head_dims``, ``train_mse``
-        (last epoch), ``val_mse`` and ``val_var`` (on 10k fresh sequences of T = 4).
+        (last epoch), ``val_mse`` and ``val_var`` (on 10k fresh sequences of T = 4),
+        ``backend``.
 
     Raises
     ------
     InputError
-        torch is not installed.
+        A bad seed or backend, or ``backend="torch"`` without torch.
     """
-    try:
-        import torch
-    except ImportError as exc:  # torch is optional
-        raise InputError("`train_target` needs torch (pip install torch)") from exc
     if not isinstance(rng, (int, np.integer)) or isinstance(rng, bool):
         raise InputError(f"`rng` must be an int seed; received {rng!r}")
+    if backend not in ("auto", "torch", "numpy"):
+        raise InputError(f"`backend` must be 'auto', 'torch' or 'numpy'; received {backend!r}")
+    torch: Any = None
+    if backend != "numpy":
+        try:
+            import torch
+        except ImportError as exc:  # torch is optional
+            if backend == "torch":
+                raise InputError("`backend='torch'` needs torch (pip install torch)") from exc
     dqk, dv = (int(v) for v in head_dims)
     g = np.random.default_rng(int(rng))
-    gen = torch.Generator().manual_seed(int(rng))
-
-    def xavier(rows: int, cols: int) -> Any:
-        b = math.sqrt(6.0 / (rows + cols))
-        return (torch.rand(rows, cols, generator=gen, dtype=torch.float64) * 2 - 1) * b
-
-    P = {"q_weight": xavier(dqk, 2), "k_weight": xavier(dqk, 2), "v_weight": xavier(dv, 2),
-         "out_weight": xavier(1, dv), "token": torch.zeros(2, dtype=torch.float64)}
-    for p in P.values():
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(list(P.values()), lr=TRAIN["lr"],
-                            weight_decay=TRAIN["weight_decay"])
+    init = {"q_weight": _xavier(g, dqk, 2), "k_weight": _xavier(g, dqk, 2),
+            "v_weight": _xavier(g, dv, 2), "out_weight": _xavier(g, 1, dv),
+            "token": np.zeros(2)}
     w_all = g.uniform(-math.pi, math.pi, int(samples))
     th_all = g.uniform(0.0, math.pi, int(samples))
+    lr, wd = TRAIN["lr"], TRAIN["weight_decay"]
+    b1, b2, adam_eps = 0.9, 0.999, 1e-8
+    names = list(init)
 
-    def predict(w: Any, th: Any, T: int) -> Any:
-        t = torch.arange(T, dtype=torch.float64)
-        ang = w[:, None] * t[None, :] + th[:, None]
-        x = torch.stack([torch.cos(ang), torch.sin(ang)], dim=-1)
-        x = torch.cat([P["token"].expand(x.shape[0], 1, 2), x], dim=1)
-        q0 = x[:, 0] @ P["q_weight"].T                       # only the regression token's row
-        k = x @ P["k_weight"].T
-        s = torch.einsum("bd,btd->bt", q0, k) / math.sqrt(dqk)
-        p = torch.softmax(s, dim=-1)
-        v = x @ P["v_weight"].T
-        return (torch.einsum("bt,btd->bd", p, v) @ P["out_weight"].T)[:, 0]
+    if torch is not None:
+        P = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in init.items()}
+        opt = torch.optim.AdamW([P[k] for k in names], lr=lr, weight_decay=wd,
+                                betas=(b1, b2), eps=adam_eps)
+
+        def predict(w: Any, th: Any, T: int) -> Any:
+            x = _task_inputs(P["token"], w, th, T, torch)
+            q0 = x[:, 0] @ P["q_weight"].T                   # only the regression token's row
+            s = torch.einsum("bd,btd->bt", q0, x @ P["k_weight"].T) / math.sqrt(dqk)
+            p = torch.softmax(s, dim=-1)
+            return (torch.einsum("bt,btd->bd", p, x @ P["v_weight"].T)
+                    @ P["out_weight"].T)[:, 0]
+
+        def step(w: np.ndarray, th: np.ndarray, T: int) -> float:
+            wt = torch.from_numpy(w)
+            loss = torch.mean((predict(wt, torch.from_numpy(th), T) - wt) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss.item()
+    else:
+        Pn = {k: v.copy() for k, v in init.items()}
+        m1 = {k: np.zeros_like(v) for k, v in init.items()}
+        m2 = {k: np.zeros_like(v) for k, v in init.items()}
+        count = [0]
+
+        def step(w: np.ndarray, th: np.ndarray, T: int) -> float:
+            x = _task_inputs(Pn["token"], w, th, T, np)
+            loss, grads = _np_loss_grads(Pn, x, w, dqk)
+            count[0] += 1
+            c1, c2 = 1.0 - b1 ** count[0], 1.0 - b2 ** count[0]
+            for k in names:
+                Pn[k] *= 1.0 - lr * wd
+                m1[k] = b1 * m1[k] + (1.0 - b1) * grads[k]
+                m2[k] = b2 * m2[k] + (1.0 - b2) * grads[k] ** 2
+                Pn[k] -= (lr / c1) * m1[k] / (np.sqrt(m2[k]) / math.sqrt(c2) + adam_eps)
+            return loss
 
     last = float("nan")
     for _ in range(int(epochs)):
-        perm = torch.randperm(int(samples), generator=gen).numpy()
+        perm = g.permutation(int(samples))
         losses = []
         for i in range(0, int(samples), int(batch)):
             idx = perm[i:i + int(batch)]
             T = int(T_choices[int(g.integers(len(T_choices)))])
-            w = torch.from_numpy(w_all[idx])
-            loss = torch.mean((predict(w, torch.from_numpy(th_all[idx]), T) - w) ** 2)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(step(w_all[idx], th_all[idx], T))
         last = float(np.mean(losses))
-    with torch.no_grad():
-        wv = g.uniform(-math.pi, math.pi, 10_000)
-        tv = g.uniform(0.0, math.pi, 10_000)
-        pred = predict(torch.from_numpy(wv), torch.from_numpy(tv), 4).numpy()
-    return {"params": {k: P[k].detach().numpy().copy() for k in
-                       ("q_weight", "k_weight", "v_weight", "out_weight")},
-            "token": P["token"].detach().numpy().copy(), "head_dims": [dqk, dv],
-            "train_mse": last, "val_mse": float(np.mean((pred - wv) ** 2)),
-            "val_var": float(np.var(wv))}
+    final = ({k: P[k].detach().numpy().copy() for k in names} if torch is not None
+             else {k: v.copy() for k, v in Pn.items()})
+    wv = g.uniform(-math.pi, math.pi, 10_000)
+    tv = g.uniform(0.0, math.pi, 10_000)
+    x = _task_inputs(final["token"], wv, tv, 4, np)
+    pred_loss, _ = _np_loss_grads(final, x, wv, dqk)
+    return {"params": {k: final[k] for k in names if k != "token"}, "token": final["token"],
+            "head_dims": [dqk, dv], "train_mse": last, "val_mse": pred_loss,
+            "val_var": float(np.var(wv)), "backend": "torch" if torch is not None else "numpy"}
 
 
 def to_slth(trained: dict[str, Any], T: int = 5) -> Network:
@@ -490,7 +572,8 @@ def main(
     trained_info = {"val_mse": trained["val_mse"], "val_var": trained["val_var"],
                     "train_mse": trained["train_mse"], "scale_c": c, "alpha": alpha,
                     "token_norm": float(np.linalg.norm(r)), "head_dims": str(HEAD_DIMS),
-                    "samples": mode["train"]["samples"], "epochs": mode["train"]["epochs"]}
+                    "samples": mode["train"]["samples"], "epochs": mode["train"]["epochs"],
+                    "backend": trained["backend"]}
 
     # ---- (a) width
     rows_a = []

@@ -11,8 +11,6 @@ import matplotlib.pyplot
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="the figure trains its target with torch")
-
 from figures import attention_error_width as F
 from slth.nets.attention import merged_matrices
 
@@ -130,9 +128,39 @@ def test_angular_task_and_rescaling_keep_the_function():
     np.testing.assert_allclose(scaled.forward(c * xs), net.forward(xs), rtol=1e-10, atol=1e-12)
 
 
+def test_numpy_gradients_and_training_equal_torchs():
+    """The numpy fallback (hand-derived gradients, AdamW by hand) is torch's training."""
+    torch = pytest.importorskip("torch", reason="the reference is torch's autograd")
+    g = np.random.default_rng(0)
+    P = {"q_weight": g.normal(size=(4, 2)), "k_weight": g.normal(size=(4, 2)),
+         "v_weight": g.normal(size=(4, 2)), "out_weight": g.normal(size=(1, 4)),
+         "token": g.normal(size=2)}
+    w, th = g.uniform(-3, 3, 7), g.uniform(0, 3, 7)
+    loss, grads = F._np_loss_grads(P, F._task_inputs(P["token"], w, th, 5, np), w, 4)
+    Pt = {k: torch.tensor(v, requires_grad=True) for k, v in P.items()}
+    xt = F._task_inputs(Pt["token"], torch.from_numpy(w), torch.from_numpy(th), 5, torch)
+    s = (xt[:, 0] @ Pt["q_weight"].T)[:, None, :] @ (xt @ Pt["k_weight"].T).transpose(1, 2)
+    p = torch.softmax(s[:, 0] / 2.0, dim=-1)
+    pred = (torch.einsum("bt,btd->bd", p, xt @ Pt["v_weight"].T) @ Pt["out_weight"].T)[:, 0]
+    ref = torch.mean((pred - torch.from_numpy(w)) ** 2)
+    ref.backward()
+    assert loss == pytest.approx(ref.item(), rel=1e-12)
+    for k in P:
+        np.testing.assert_allclose(grads[k], Pt[k].grad.numpy(), rtol=1e-9, atol=1e-14)
+    kw = {"samples": 300, "epochs": 2, "batch": 128, "T_choices": [4, 9]}
+    a = F.train_target(2, backend="torch", **kw)
+    b = F.train_target(2, backend="numpy", **kw)
+    assert (a["backend"], b["backend"]) == ("torch", "numpy")
+    for k in a["params"]:
+        np.testing.assert_allclose(a["params"][k], b["params"][k], rtol=1e-9, atol=1e-12)
+    assert a["val_mse"] == pytest.approx(b["val_mse"], rel=1e-9)
+    with pytest.raises(F.InputError, match="`backend`"):
+        F.train_target(0, backend="jax")
+
+
 def test_slth_target_equals_the_torch_model():
     """The regression token's output of the slth network is torch's prediction."""
-    import torch
+    torch = pytest.importorskip("torch", reason="the reference is torch")
 
     trained = F.train_target(1, samples=256, epochs=1, batch=256, T_choices=[4])
     net = F.to_slth(trained)
