@@ -36,11 +36,12 @@ Panels
 ------
 (a) Width: ``n_K = n_V = n`` from 10 to 100, :data:`FULL` ``["sources"]`` seeded sources per
     width (quick: 8): mean and std over the sources of the max output error (all T + 1 =
-    5 outputs of every one of the test sequences, T = 4) for the trained target and for
-    random targets (one per source), the fitted ``a exp(-b n)`` of each, and the paper's
-    ``0.8 exp(-0.06 n)`` on the same axes. Blocks of ``n // 2`` units: exact subset sums up
-    to 40 units (n <= 80); beyond, ``weight_eps = 1e-12`` with ``on_failure="report"``
-    (the solver's floor, about 1e-11: said in the CSV's ``mode_solve`` column).
+    5 outputs of every one of the test sequences, T = 4) and the medians, for the trained
+    target and for random targets (one per source), the fitted ``a exp(-b n)`` of each
+    mean curve (points <= :data:`FIT_FLOOR` left out: the solver's and rounding floor),
+    and the paper's ``0.8 exp(-0.06 n)`` on the same axes. Blocks of ``n // 2`` units:
+    exact subset sums up to 40 units (n <= 80); beyond, ``weight_eps = 1e-12`` with
+    ``on_failure="report"`` (the solver's floor, about 1e-11; the CSV's ``solve`` column).
 (b) Length: the trained target's tickets at n = 20 and 40 (one each), error against T =
     8 ... 8192 through :func:`slth.constructions.otsuka2025.sequence_forward` (the same
     parameters at every length): flat, as Theorem 3 says.
