@@ -784,30 +784,47 @@ def _source_merged(ticket: Ticket, prefix: str, layer: MultiHeadAttention
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Merged qk, vo of a ticket's source attention and their absolute-value products.
 
-    Computed head by head from the kept entries as sparse products (memory in
-    proportion to what the ticket keeps, not to the source's size).
+    Computed head by head from the kept entries as sparse products: a head's
+    rows of ``q_weight``, ``k_weight``, ``v_weight`` are one contiguous range of
+    the sorted kept indices, its columns of ``out_weight`` are found once; only
+    one head's entries are read at a time (memory in proportion to what one
+    head keeps, checked before reading).
     """
     import scipy.sparse as sps
 
-    mats = {}
-    for local, shape in layer.param_specs().items():
-        idx, vals = ticket.kept_entries(f"{prefix}{local}")
-        r, c = np.unravel_index(np.asarray(idx, dtype=np.int64), shape)
-        mats[local] = (sps.csr_matrix((vals, (r, c)), shape=shape),
-                       sps.csr_matrix((np.abs(vals), (r, c)), shape=shape))
     H, nq, nv, d1, d2 = layer.heads, layer.d_qk, layer.d_v, layer.d_in, layer.d_out
+    src = ticket.source
+    kept = {local: np.asarray(ticket.kept[f"{prefix}{local}"]) for local in layer.param_specs()}
+    per_head = max(kept[k].size for k in kept) // max(H, 1) + 1
+    check_memory(2 * kept["out_weight"].size + 64 * per_head + 32 * H * d1 * (d1 + d2),
+                 what=f"{NAME}: the merged matrices of `{prefix[:-1]}` from its kept entries",
+                 alternative="certify a smaller ticket (fewer heads or narrower blocks)")
+    out_head = ((kept["out_weight"] % (H * nv)) // nv).astype(np.int32)
     qk = np.zeros((H, d1, d1))
     aqk = np.zeros((H, d1, d1))
     vo = np.zeros((H, d1, d2))
     avo = np.zeros((H, d1, d2))
     sc = layer.score_scale
+
+    def rows(local: str, h: int, n: int) -> tuple[Any, Any]:
+        idx = kept[local]
+        lo, hi = np.searchsorted(idx, [h * n * d1, (h + 1) * n * d1])
+        part = idx[lo:hi]
+        vals = _read(src, f"{prefix}{local}", part) if part.size else np.zeros(0)
+        r, c = np.divmod(part - h * n * d1, d1)
+        return (sps.csr_matrix((vals, (r, c)), shape=(n, d1)),
+                sps.csr_matrix((np.abs(vals), (r, c)), shape=(n, d1)))
+
     for h in range(H):
-        rq, rv = slice(h * nq, (h + 1) * nq), slice(h * nv, (h + 1) * nv)
+        q, k, v = rows("q_weight", h, nq), rows("k_weight", h, nq), rows("v_weight", h, nv)
+        part = kept["out_weight"][out_head == h]
+        vals = _read(src, f"{prefix}out_weight", part) if part.size else np.zeros(0)
+        r, c = np.divmod(part, H * nv)
+        o = (sps.csr_matrix((vals, (r, c - h * nv)), shape=(d2, nv)),
+             sps.csr_matrix((np.abs(vals), (r, c - h * nv)), shape=(d2, nv)))
         for j, (out_qk, out_vo) in enumerate(((qk, vo), (aqk, avo))):
-            q, k = mats["q_weight"][j][rq], mats["k_weight"][j][rq]
-            v, o = mats["v_weight"][j][rv], mats["out_weight"][j][:, rv]
-            out_qk[h] = sc * (q.T @ k).toarray()
-            out_vo[h] = (v.T @ o.T).toarray()
+            out_qk[h] = sc * (q[j].T @ k[j]).toarray()
+            out_vo[h] = (v[j].T @ o[j].T).toarray()
     return qk, vo, aqk, avo
 
 
