@@ -27,6 +27,7 @@ FIGURES: dict[str, str] = {
     "subset_sum_success": f"{__name__}.subset_sum_success",
     "mlp_error_width": f"{__name__}.mlp_error_width",
     "cnn_error_width": f"{__name__}.cnn_error_width",
+    "attention_error_width": f"{__name__}.attention_error_width",
 }
 
 

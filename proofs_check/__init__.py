@@ -81,6 +81,7 @@ CHECKS: dict[str, str] = {
     "pensia2020_lower_bound": f"{__name__}.pensia2020_lower_bound",
     "malach2020": f"{__name__}.malach2020",
     "dacunha2022": f"{__name__}.dacunha2022",
+    "otsuka2025": f"{__name__}.otsuka2025",
     "burkholz2022": f"{__name__}.burkholz2022",
 }
 

@@ -41,7 +41,7 @@ def test_backend_is_agg():
 
 def test_registry():
     assert set(figures.FIGURES) == {"subset_sum_error", "subset_sum_success", "mlp_error_width",
-                                    "cnn_error_width"}
+                                    "cnn_error_width", "attention_error_width"}
     for name in figures.FIGURES:
         mod = figures.load_figure(name)
         assert mod.NAME == name and callable(mod.main)
