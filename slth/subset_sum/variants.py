@@ -34,7 +34,12 @@ __all__ = ["AVX2_CHOICE", "MERGE_VARIANTS", "cpu_vector_features", "default_merg
 #: Variant name -> the kernels' ``variant`` argument (vector lanes; 0 = scalar).
 MERGE_VARIANTS: dict[str, int] = {"vec8": 8, "vec4": 4, "scalar": 0}
 
-#: The variant run on CPUs without AVX-512 (measured: benchmarks/subset_sum.py --variants).
+#: The variant run on CPUs without AVX-512. Measured on an AVX2-only AMD EPYC (2 cores;
+#: ``python -m benchmarks.subset_sum --variants``, docs/benchmarks/subset_sum_variants.md):
+#: exact mode, 1 thread, n = 24: vec8 29.2-29.5k/s, vec4 24.8k/s, scalar 22.5-25.4k/s;
+#: n = 32: vec8 1.8k/s, vec4 1.6k/s, scalar 1.3-1.5k/s. The eight-lane merge, split by LLVM
+#: into two AVX2 registers, keeps two independent compare chains in flight and beats the
+#: one-register four-lane merge by 5-20% there, so it stays the choice on AVX2 too.
 AVX2_CHOICE = "vec8"
 
 _forced: list[str] = []
