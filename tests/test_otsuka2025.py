@@ -289,7 +289,7 @@ def test_refusals_name_the_problem():
     with pytest.raises(LimitError, match="at most 40"):
         ot.construct(target, n_qk=100, n_v=8)
     other = ot.construct(target, n_qk=8, n_v=8, rng=0).source
-    with pytest.raises(InputError, match="`n_v`=10 disagrees with the source's width 8"):
+    with pytest.raises(InputError, match="`n_v` must equal the source's width 8"):
         ot.construct(target, n_qk=8, n_v=10, source=other)
     with pytest.raises(ShapeError, match="architecture"):
         ot.construct(attention_target(0, d_out=2), source=other)
@@ -351,3 +351,142 @@ def test_torch_backend_gives_the_numba_ticket_in_exact_mode():
         assert np.all(b.errors[k] <= np.maximum(a.errors[k], 1e-2) + 1e-12)
     with pytest.raises(InputError, match="`backend` must be"):
         ot.construct(target, n=16, n_ff=6, rng=3, backend="cuda")
+
+
+# ----------------------------------------------------------------------------- review follow-ups
+def test_certificate_refuses_a_source_of_another_layout():
+    """A ticket's source with another mask or more heads than the target's layout would be
+    certified wrongly by the softmax lemma: it is refused (regression)."""
+    base = attention_target(11, d=2, heads=2)
+    ticket = ot.construct(base, n=12, rng=0)
+    bare = Ticket.from_kept(ticket.source, ticket.kept, construction=ot.NAME,
+                            params=ticket.params)
+    causal = Network([MultiHeadAttention(2, 1, 2, 2, 2, mask="causal")],
+                     params=dict(base.params), input_shape=base.input_shape)
+    with pytest.raises(ShapeError, match="not otsuka2025's layout"):
+        ot.token_error_bound(causal, bare, alpha=1.0)
+    one_head = Network([MultiHeadAttention(2, 1, 1, 2, 2)],
+                       params={k: v[: v.shape[0] // 2] if "out" not in k else v[:, :2]
+                               for k, v in base.params.items()},
+                       input_shape=base.input_shape)
+    with pytest.raises(ShapeError, match="not otsuka2025's layout"):
+        ot.certified_bound(one_head, bare)
+    other = Ticket.from_kept(ticket.source, ticket.kept, construction="pensia2020",
+                             params=ticket.params)
+    with pytest.raises(InputError, match="must be a otsuka2025 ticket"):
+        ot.certified_bound(base, other)
+
+
+def test_table_masks_construct_and_certify():
+    table = ((True, False, False, True), (True, True, False, False), (False, True, True, False),
+             (False, False, False, True))
+    target = attention_target(12, d=2, heads=2, mask=table)
+    ticket = ot.construct(target, n=16, rng=2)
+    assert ticket.source.layers[0][1].mask == table
+    rep = approximation_error(target, ticket, rng=0, n_samples=128, adversarial_steps=20)
+    assert rep.adversarial <= rep.certified
+    assert rep.certified == pytest.approx(2.0 * ot.token_error_bound(target, ticket, alpha=1.0),
+                                          rel=1e-12)  # sqrt(T) = 2
+
+
+def test_value_output_merged_errors_equal_a_plain_loop():
+    target = attention_target(13, d=3, d_out=2, heads=3)
+    ticket = ot.construct(target, n=15, rng=1)
+    p = {k.split(".")[-1]: np.asarray(v) for k, v in target.params.items()}
+    sp = {k.split(".")[-1]: (v.toarray() if hasattr(v, "toarray") else np.asarray(v))
+          for k, v in ticket.masked_params().items()}
+    for h in range(3):
+        for a in range(3):
+            for c in range(2):
+                t = sum(p["v_weight"][h * 2 + i, a] * p["out_weight"][c, h * 2 + i]
+                        for i in range(2))
+                s = sum(sp["v_weight"][h * 15 + i, a] * sp["out_weight"][c, h * 15 + i]
+                        for i in range(15))
+                assert ticket.errors["layers.0.vo"][h, a, c] == pytest.approx(abs(s - t),
+                                                                             abs=1e-13)
+
+
+def test_query_key_source_is_the_unit_draw_scaled():
+    """The q/k law U[-a, a], a = n^(1/4): the same uniforms as U[-1, 1] of the same key, times a."""
+    from slth.sources import VirtualSource
+
+    target = attention_target(14)
+    ticket = ot.construct(target, n=16, rng=5)
+    q = ticket.source.params["layers.0.q_weight"]
+    unit = VirtualSource({"layers.0.q_weight": q.shape}, "uniform[-1,1]", 5)
+    np.testing.assert_array_equal(q, 2.0 * unit.dense("layers.0.q_weight"))  # a = 16^(1/4) = 2
+    assert ot.qk_law(16) == "uniform[-2.0,2.0]"
+    with pytest.raises(InputError, match="`n_qk` must be an int >= 1"):
+        ot.qk_law(-16)
+
+
+def test_second_factor_entries_use_their_own_block():
+    target = attention_target(15, d=3, d_out=2, heads=2)
+    ticket = ot.construct(target, n=12, rng=3)
+    m = 12 // 3
+    r, _c = np.unravel_index(ticket.kept["layers.0.k_weight"], (24, 3))
+    used_q = set(np.unravel_index(ticket.kept["layers.0.q_weight"], (24, 3))[0].tolist())
+    assert set(r.tolist()) <= used_q            # a key edge only on a used unit
+    assert np.all((r % 12) < 3 * m)
+    _ro, co = np.unravel_index(ticket.kept["layers.0.out_weight"], (2, 24))
+    used_v = set(np.unravel_index(ticket.kept["layers.0.v_weight"], (24, 3))[0].tolist())
+    assert set(co.tolist()) <= used_v
+
+
+def test_transformer_eps_mode_and_generator_rng():
+    target = transformer_target(16, blocks=1, d=2, T=3)
+    g = np.random.default_rng(0)
+    ticket = ot.construct(target, eps=0.3, rng=g, on_failure="report")
+    pr = ticket.params
+    assert pr["mode"] == "eps" and pr["width_from"] == "eps" and isinstance(pr["seed"], int)
+    again = ot.construct(target, eps=0.3, rng=pr["seed"], on_failure="report")
+    assert all(np.array_equal(ticket.kept[k], again.kept[k]) for k in ticket.kept)
+    tol = ot.tolerances(2, 2, 2, pr["alpha"], 0.3, block=True)
+    assert pr["tolerances"]["layers.0.body.0"] == list(tol)
+    assert pr["assumptions"]["max_ff_spectral_norm"] > 0
+
+
+def test_argument_errors_name_the_parameter():
+    target = attention_target(0)
+    ticket = ot.construct(target, n=8, rng=0)
+    with pytest.raises(InputError, match="`radius`"):
+        ot.certified_bound(target, ticket, radius=-1.0)
+    with pytest.raises(InputError, match="`heads` must be an int >= 1"):
+        ot.tolerances(2, 1, 0, 1.0, 0.1)
+    with pytest.raises(InputError, match="`alpha`"):
+        ot.tolerances(2, 1, 1, -1.0, 0.1)
+    with pytest.raises(InputError, match="`x` must be finite"):
+        ot.sequence_forward(ticket, np.full((3, 2), np.nan))
+    with pytest.raises(InputError, match="`length` must be an int >= 1"):
+        ot.token_error_bound(target, ticket, alpha=1.0, length=0)
+    with pytest.raises(InputError, match="`rng` must be"):
+        ot.construct(target, n=8, rng=-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_token_bound_above_a_direct_adversary_on_fuzzed_tickets(seed):
+    """The theorem's metric (max over tokens, every token on the alpha-sphere), searched
+    directly (Nelder-Mead from 8 starts) on a table-masked target of large norms with half its
+    kept entries dropped: the search never exceeds the certified token bound."""
+    from scipy.optimize import minimize
+
+    g = np.random.default_rng(seed)
+    mask = ((True, False, False), (True, True, False), (False, True, True))
+    net = Network.random([MultiHeadAttention(2, 3, 2, 2, 2, mask=mask)], input_shape=(3, 2),
+                         rng=seed)
+    net = net.with_params({k: 3.0 * v for k, v in net.params.items()})
+    tk = ot.construct(net, n=8, rng=seed)
+    kept = {k: i[g.random(i.size) < 0.5] for k, i in tk.kept.items()}
+    fz = Ticket.from_kept(tk.source, kept, construction=ot.NAME, params=tk.params,
+                          target_fingerprint=tk.target_fingerprint)
+    for alpha in (0.3, 2.0):
+        bound = ot.token_error_bound(net, fz, alpha=alpha)
+
+        def loss(z, alpha=alpha):
+            x = z.reshape(1, 3, 2)
+            x = alpha * x / np.linalg.norm(x, axis=-1, keepdims=True)
+            return -np.linalg.norm(fz.forward(x) - net.forward(x), axis=-1).max()
+
+        best = max(-minimize(loss, g.normal(size=6), method="Nelder-Mead",
+                             options={"maxiter": 200}).fun for _ in range(8))
+        assert 0 < best <= bound

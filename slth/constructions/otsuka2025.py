@@ -62,9 +62,12 @@ tolerances whose logarithms the theorem's widths contain; they are at least as
 strict as the derivation needs (``d1^(3/2) >= d1`` and ``d1 sqrt(d2) >=
 sqrt(d1 d2)``), so each half contributes at most eps / 2. In a transformer block
 the attention gets ``eps / 4`` (its error passes twice: directly and through
-F, whose Lipschitz constant is at most 1 under the norm assumption) and F gets
-``eps / 2`` at its input radius ``alpha (1 + H)``. This split is slth's; the
-paper's Theorem 11 constants are recorded for the widths only.
+F, whose Lipschitz constant is at most 1 when F's layers have spectral norm
+<= 1, recorded in ``params["assumptions"]``) and F gets ``eps / 2`` at its
+input radius ``alpha (1 + H)``. This split is slth's, and it is sized for
+inputs of norm alpha: a later block of a stack sees larger inputs (up to about
+``alpha (1 + H)(1 + ||F||)`` per block), so eps per block is not guaranteed past
+the first; the certificate measures what a stack achieves.
 
 Certificate
 -----------
@@ -87,7 +90,7 @@ import numpy as np
 
 from .. import bounds
 from .._memory import check_memory
-from .._rng import RNGLike
+from .._rng import RNGLike, as_generator
 from ..certify import _fro_up, _gamma, _up, norm_upper
 from ..errors import ConstructionError, InputError, LimitError, ShapeError, format_value
 from ..nets.attention import MultiHeadAttention, merged_matrices
@@ -186,8 +189,19 @@ def _check_width(value: Any, name: str, low: int) -> int:
 
 
 def qk_law(n_qk: int) -> str:
-    """The law of the source's query and key weights: ``U[-n_qk^(1/4), n_qk^(1/4)]`` (Thm 3)."""
-    a = float(n_qk) ** 0.25
+    """The law of the source's query and key weights: ``U[-n_qk^(1/4), n_qk^(1/4)]`` (Thm 3).
+
+    Parameters
+    ----------
+    n_qk : int
+        Query/key width per head, >= 1.
+
+    Returns
+    -------
+    str
+        A law name for :mod:`slth.sources` (``"uniform[-a,a]"``, ``a = n_qk^(1/4)``).
+    """
+    a = float(_check_width(n_qk, "n_qk", 1)) ** 0.25
     return f"uniform[{-a!r},{a!r}]"
 
 
@@ -293,8 +307,8 @@ def _engine(backend: Any, device: Any) -> _Engine:
     if backend not in ("numba", "torch"):
         raise InputError(f"`backend` must be 'numba' or 'torch'; received {format_value(backend)}")
     if backend == "numba" and device is not None:
-        raise InputError("`device` is for backend='torch'; received a device with the numba "
-                         "backend")
+        raise InputError(f"`device` is for backend='torch' only; received device "
+                         f"{format_value(device)} with backend='numba'")
     return _Engine(backend, device)
 
 
@@ -331,6 +345,11 @@ def tolerances(d1: int, d2: int, heads: int, alpha: float, eps: float, *,
         ``(eps' / (8 H alpha^3 d1^(3/2)), eps' / (2 H alpha d1 sqrt(d2)))`` with
         ``eps' = eps`` or ``eps / 4``.
     """
+    d1 = _check_width(d1, "d1", 1)
+    d2 = _check_width(d2, "d2", 1)
+    heads = _check_width(heads, "heads", 1)
+    alpha = check_positive("alpha", alpha)
+    eps = check_positive("eps", eps)
     e = eps / 4.0 if block else eps
     return (e / (8.0 * heads * alpha ** 3 * d1 ** 1.5),
             e / (2.0 * heads * alpha * d1 * math.sqrt(d2)))
@@ -466,12 +485,18 @@ def _alpha(value: Any, d1: int, d2: int) -> float:
 
 
 def _seed(rng: Any) -> int:
-    if rng is None:
-        return int(np.random.SeedSequence().entropy % (2 ** 63))
-    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)) or rng < 0:
-        raise InputError(f"`rng` must be a non-negative int seed (the source's bits derive from "
-                         f"it, as for a VirtualSource) or None; received {format_value(rng)}")
-    return int(rng)
+    """The source's int seed: ``rng`` itself when an int >= 0, else drawn from it (recorded)."""
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise InputError(f"`rng` must be an int seed >= 0, a numpy Generator, a "
+                             f"SeedSequence or None; received {format_value(rng)}")
+        return int(rng)
+    try:
+        gen = as_generator(rng)
+    except InputError:
+        raise InputError(f"`rng` must be an int seed >= 0, a numpy Generator, a SeedSequence or "
+                         f"None; received {format_value(rng)}") from None
+    return int(gen.integers(2 ** 63))
 
 
 def _widths_from_eps(items: list[_Item], eps: float, alpha: float, C: float, blocks: bool
@@ -641,6 +666,15 @@ def construct(
         _check_source(source, arch)
     t_draw = time.perf_counter() - t0
 
+    # the kept indices, as gathered, joined and sorted (three int64 copies at most), bounded
+    # by every entry a ticket may keep, before anything is solved
+    may_keep = 0
+    for it in mhas:
+        t = it.layer
+        may_keep += t.heads * (int(n_qk) * (1 + t.d_in) + int(n_v) * (1 + t.d_out))  # type: ignore[arg-type]
+    check_memory(24 * may_keep, what=f"{NAME}: the kept indices of the attention layers (at most "
+                                     f"{may_keep:,} entries)",
+                 alternative="use smaller n_qk / n_v")
     t0 = time.perf_counter()
     kept_parts: dict[str, list[np.ndarray]] = {}
     errors: dict[str, np.ndarray] = {}
@@ -751,32 +785,54 @@ def _widths_of(source: Any, items: list[_Item], n_qk: Any, n_v: Any, n_ff: Any
             q, v = lay.d_qk, lay.d_v
     for given, found, nm in ((n_qk, q, "n_qk"), (n_v, v, "n_v"), (n_ff, f, "n_ff")):
         if given is not None and found is not None and given != found:
-            raise InputError(f"`{nm}`={given} disagrees with the source's width {found}")
+            raise InputError(f"`{nm}` must equal the source's width {found} (or be omitted); "
+                             f"received {format_value(given)}")
     return (q or n_qk or 1), (v or n_v or 1), (f if f is not None else n_ff)
 
 
 def _assumptions(target: Network, items: list[_Item]) -> dict[str, Any]:
+    """Theorem 3's norm hypothesis on the attention, and the F norms the eps split assumes."""
     worst = 0.0
+    worst_f = 0.0
     for it in items:
         if it.kind == "res_ff":
+            for w in _ff_mlp(target, it).weights:
+                worst_f = max(worst_f, float(np.linalg.norm(w, 2)))
             continue
         p = {k: target.params[f"{it.prefix}{k}"] for k in it.layer.param_specs()}
         qk, vo = merged_matrices(it.layer, p)
         for M in (*qk, *vo):
             worst = max(worst, float(np.linalg.norm(M, 2)))
-    return {"max_merged_spectral_norm": worst, "hold": bool(worst <= 1.0)}
+    return {"max_merged_spectral_norm": worst, "hold": bool(worst <= 1.0),
+            "max_ff_spectral_norm": worst_f, "ff_hold": bool(worst_f <= 1.0)}
 
 
 # ----------------------------------------------------------------------------- recorded errors
 def _check_ticket(target: Any, ticket: Any, check_target: bool) -> list[_Item]:
+    """The target's plan, after checking that the ticket is this construction's for it.
+
+    The certificate relies on the source having exactly the layout
+    :func:`source_architecture` builds for the target (the same masks, heads,
+    widths and layers), so that is verified here, not assumed.
+    """
     items, _ = _plan(target)
     if not isinstance(ticket, Ticket):
         raise InputError(f"`ticket` must be a slth.Ticket; received {format_value(ticket)}")
+    if ticket.construction != NAME:
+        raise InputError(f"`ticket` must be a {NAME} ticket; received one of construction "
+                         f"{ticket.construction!r}")
     if check_target and ticket.target_fingerprint is not None \
             and ticket.target_fingerprint != target.fingerprint():
         raise InputError("`ticket` was built for another target (its target fingerprint "
                          f"{ticket.target_fingerprint} is not this target's "
                          f"{target.fingerprint()})")
+    n_qk, n_v, n_ff = _widths_of(ticket.source, items, None, None, None)
+    want = source_architecture(target, n_qk, n_v, n_ff)[0].architecture()
+    got = ticket.source.architecture()
+    if got != want:
+        raise ShapeError(f"`ticket`'s source is not {NAME}'s layout for this target (widths "
+                         f"n_qk={n_qk}, n_v={n_v}, n_ff={n_ff}): expected {want}; its source "
+                         f"has {got}")
     return items
 
 
@@ -888,9 +944,16 @@ def sequence_forward(net: Network | Ticket, x: Any) -> np.ndarray:
     -------
     numpy.ndarray
     """
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim not in (2, 3):
-        raise ShapeError(f"`x` must have shape (batch, T, d) or (T, d); received {arr.shape}")
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"`x` must be an array of real numbers; received "
+                         f"{format_value(x)}") from None
+    if arr.ndim not in (2, 3) or arr.shape[-2] < 1:
+        raise ShapeError(f"`x` must have shape (batch, T, d) or (T, d) with T >= 1; received "
+                         f"{arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InputError("`x` must be finite; received NaN or infinite entries")
     T = arr.shape[-2]
     if isinstance(net, Ticket):
         params = net.masked_params()
@@ -933,7 +996,7 @@ def _mha_terms(t: MultiHeadAttention, p_t: Mapping[str, np.ndarray], s: MultiHea
         V = _up(norm_upper(vo_t[h]) + _gamma(k_t) * _fro_up(avo_t[h]))
         # float evaluation of both networks (standard model, exp within an ulp): scores
         # carry gamma(K) |q||k| sums, probabilities gamma(T) relative, outputs gamma(K) |v||o|
-        K = 2 * (t.d_in + max(t.d_qk, s.d_qk) + max(t.d_v, s.d_v) + T) + 16
+        K = 2 * (t.d_in + max(t.d_qk, s.d_qk) + t.heads * max(t.d_v, s.d_v) + T) + 16
         heads.append({"dqk": dqk, "dvo": dvo, "G": G, "V": V, "K": K,
                       "aqk": max(_fro_up(aqk_t[h]), _fro_up(aqk_s[h])),
                       "avo": max(_fro_up(avo_t[h]), _fro_up(avo_s[h]))})
@@ -989,11 +1052,17 @@ def _ff_bound(target: Network, ticket: Ticket, it: _Item, R: float, delta: float
     app = mlp_bound(f, sub, radius=max(R + delta, 1e-300))
     lip = 1.0
     rad = R
+    rad_abs = R + delta  # radius of |W_L| ... |W_1| |x| (the float target's rounding scale)
     for w, b in zip(f.weights, f.biases):
         nw = norm_upper(w)
         lip = _up(lip * nw, 1)
         rad = _up(nw * rad + (0.0 if b is None else _fro_up(b)), 2)
-    return _up(lip * delta + app, 2), rad
+        rad_abs = _up(norm_upper(np.abs(w)) * rad_abs + (0.0 if b is None else _fro_up(b)), 2)
+    # the MLP certifier compares the float target and ticket at one point; the chain from the
+    # float target at x to the float ticket at x^ also needs the target's own rounding at both
+    k = max(w.shape[1] for w in f.weights) + 2
+    rnd = _up(2.0 * f.depth * _gamma(k) * (1.0 + f.depth * _gamma(k)) * rad_abs, 4)
+    return _up(lip * delta + app + rnd, 3), rad
 
 
 def recorded_errors(target: Network, ticket: Ticket) -> dict[str, np.ndarray]:
@@ -1066,9 +1135,12 @@ def token_error_bound(target: Network, ticket: Ticket, *, alpha: float,
     T = int(target.input_shape[0]) if length is None else _check_width(length, "length", 1)
     delta = 0.0
     for it in items:
+        # R bounds the float target's token norms too: each step adds its own error bound
+        # (which contains the target's rounding) to the exact radius
         if it.kind == "res_ff":
             e, r = _ff_bound(target, ticket, it, R, delta)
             delta, R = _residual(delta, e, R, r)
+            R = _up(R + e, 1)
             continue
         t = it.layer
         s = _source_layer(ticket, it)
@@ -1079,6 +1151,7 @@ def token_error_bound(target: Network, ticket: Ticket, *, alpha: float,
             delta, R = _residual(delta, e, R, r)
         else:
             delta, R = e, r
+        R = _up(R + e, 1)
     return float(delta)
 
 
@@ -1102,6 +1175,9 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
     -------
     float
     """
-    tok = token_error_bound(target, ticket, alpha=radius, check_target=check_target)
+    from ..certify import check_radius
+
+    tok = token_error_bound(target, ticket, alpha=check_radius(radius),
+                            check_target=check_target)
     T = int(target.input_shape[0])
     return _up(math.sqrt(T) * tok, 2)
