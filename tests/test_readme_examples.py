@@ -27,3 +27,8 @@ def test_custom_layer_example_runs():
     finally:
         sst.LAYER_BLOCKS.pop("mylib.scale", None)
         del sys.modules[module.__name__]
+
+
+def test_attention_example_runs():
+    (block,) = _blocks("otsuka2025.construct(target, n=80")
+    exec(compile(block, str(README), "exec"), {})
