@@ -77,6 +77,35 @@ __all__ = [
 ON_FAILURE: tuple[str, ...] = ("raise", "report")
 
 
+def draw_network(arch: Any, law: Any, seed: int, *, virtual: bool) -> Any:
+    """A fixed random source over an architecture: virtual (entries on demand) or dense.
+
+    ``VirtualNetwork(arch, VirtualSource(spec, law, seed))`` or the
+    :class:`~slth.nets.base.Network` of ``DenseSource.draw(spec, law, seed)``: the
+    same bits either way.
+
+    Parameters
+    ----------
+    arch : slth.nets.base.Architecture
+    law : str or Mapping[str, str]
+        A law name, or one per parameter (:mod:`slth.sources`).
+    seed : int
+        >= 0.
+    virtual : bool
+
+    Returns
+    -------
+    slth.sources.VirtualNetwork or slth.nets.base.Network
+    """
+    from ..sources import DenseSource, VirtualNetwork, VirtualSource
+
+    spec = dict(arch.param_specs())
+    if virtual:
+        return VirtualNetwork(arch, VirtualSource(spec, law, seed))
+    drawn = DenseSource.draw(spec, law, seed)
+    return arch.with_params({name: drawn.dense(name) for name in spec})
+
+
 def check_eps(eps: Any, *, allow_none: bool = True) -> float | None:
     """Validate ``eps`` in (0, 1) (or None)."""
     return _validate.open_interval("eps", eps, 0.0, 1.0, allow_none=allow_none)

@@ -247,10 +247,10 @@ from ..errors import InputError, LimitError, ShapeError, format_value
 from ..nets.base import Architecture, Network, Residual
 from ..nets.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from ..nets.layers import Dense, ReLU
-from ..sources import DenseSource, VirtualNetwork, VirtualSource
+from ..sources import VirtualNetwork
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..ticket import Ticket
-from ._common import check_delta, check_eps
+from ._common import check_delta, check_eps, draw_network
 from ._realise import CHUNK_BYTES, failure_error
 
 __all__ = [
@@ -483,11 +483,7 @@ def _draw(arch: Architecture, rng: RNGLike, virtual: bool) -> tuple[Any, int]:
                          f"{format_value(rng)}")
     else:
         seed = int(as_generator(rng).integers(0, 2**62))
-    spec = dict(arch.param_specs())
-    if virtual:
-        return VirtualNetwork(arch, VirtualSource(spec, LAW, seed)), seed
-    drawn = DenseSource.draw(spec, LAW, seed)
-    return arch.with_params({n: drawn.dense(n) for n in spec}), seed
+    return draw_network(arch, LAW, seed, virtual=virtual), seed
 
 
 # ----------------------------------------------------------------------------- layers

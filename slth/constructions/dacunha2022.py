@@ -175,10 +175,10 @@ from ..errors import ConstructionError, InputError, LimitError, ShapeError, form
 from ..nets.base import Architecture, Layer, Network, Residual
 from ..nets.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from ..nets.layers import Dense, ReLU
-from ..sources import DenseSource, VirtualNetwork, VirtualSource
+from ..sources import VirtualNetwork
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..ticket import Ticket
-from ._common import check_delta, check_eps, check_on_failure, check_positive
+from ._common import check_delta, check_eps, check_on_failure, check_positive, draw_network
 from ._realise import tally_failures
 from .layouts.pair_dense import gather_layer, kept_first, scatter_kept
 
@@ -746,12 +746,7 @@ def construct(
     t0 = time.perf_counter()
     if source is None:
         seed = _seed(rng)
-        spec = dict(arch.param_specs())
-        if virtual:
-            source = VirtualNetwork(arch, VirtualSource(spec, _LAW, seed))
-        else:
-            drawn = DenseSource.draw(spec, _LAW, seed)
-            source = arch.with_params({k: drawn.dense(k) for k in spec})
+        source = draw_network(arch, _LAW, seed, virtual=virtual)
     t_draw = time.perf_counter() - t0
 
     t0 = time.perf_counter()

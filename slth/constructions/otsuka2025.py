@@ -97,11 +97,11 @@ from ..nets.attention import MultiHeadAttention, merged_matrices
 from ..nets.base import Architecture, Network, Residual
 from ..nets.layers import Dense, ReLU
 from ..nets.mlp import MLP
-from ..sources import DenseSource, VirtualNetwork, VirtualSource
+from ..sources import VirtualNetwork
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..subset_sum.solve import _solve_batch_bytes
 from ..ticket import Ticket
-from ._common import check_eps, check_on_failure, check_positive
+from ._common import check_eps, check_on_failure, check_positive, draw_network
 
 __all__ = ["NAME", "PAPER", "certified_bound", "construct", "merged_errors", "qk_law",
            "recorded_errors", "sequence_forward", "source_architecture", "token_error_bound",
@@ -656,12 +656,7 @@ def construct(
     t0 = time.perf_counter()
     if source is None:
         seed = _seed(rng)
-        spec = dict(arch.param_specs())
-        if virtual:
-            source = VirtualNetwork(arch, VirtualSource(spec, laws, seed))
-        else:
-            ds = DenseSource.draw(spec, laws, seed)
-            source = arch.with_params(dict(ds.arrays))
+        source = draw_network(arch, laws, seed, virtual=virtual)
     else:
         _check_source(source, arch)
     t_draw = time.perf_counter() - t0

@@ -16,17 +16,12 @@ from hypothesis.strategies import SearchStrategy
 from ..errors import InputError
 from ..nets.attention import MultiHeadAttention, transformer_block
 from ..nets.base import Architecture, Layer, Network
+from ._checks import check_int as _check_int
+from ._checks import elements as _elements
 
 __all__ = ["attention_layers", "transformer_networks"]
 
 _MASK_KINDS = ("none", "causal", "table")
-
-
-def _check_int(value: Any, name: str, *, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or value < low:
-        raise InputError(f"`{name}` must be an int >= {low}; received {value!r}")
-    return int(value)
 
 
 def _check_kinds(masks: Any) -> tuple[str, ...]:
@@ -37,17 +32,6 @@ def _check_kinds(masks: Any) -> tuple[str, ...]:
             f"`masks` must be a non-empty sequence of {_MASK_KINDS}; received {masks!r}"
         )
     return kinds
-
-
-def _elements(elements: Any) -> SearchStrategy[float]:
-    if elements is None:
-        return st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
-    if not isinstance(elements, SearchStrategy):
-        raise InputError(
-            f"`elements` must be None or a hypothesis strategy of finite floats; received "
-            f"{elements!r}"
-        )
-    return elements
 
 
 @st.composite

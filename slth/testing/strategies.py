@@ -37,6 +37,8 @@ from ..nets.layers import Dense, ReLU
 from ..nets.mlp import MLP, _check_widths
 from ..ticket import Ticket
 from ._attention_strategies import attention_layers, transformer_networks
+from ._checks import check_int as _check_int
+from ._checks import elements as _elements
 
 __all__ = [
     "LAYER_BLOCKS",
@@ -54,14 +56,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- validation
-def _check_int(value: Any, name: str, *, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InputError(f"`{name}` must be an int >= {low}; received {value!r}")
-    if value < low:
-        raise InputError(f"`{name}` must be an int >= {low}; received {int(value)}")
-    return int(value)
-
-
 def _check_range(lo: int, hi: int, lo_name: str, hi_name: str) -> None:
     if lo > hi:
         raise InputError(
@@ -77,17 +71,6 @@ def _bool_strategy(value: Any, name: str) -> SearchStrategy[bool]:
     raise InputError(
         f"`{name}` must be a bool or a hypothesis strategy of bools; received {value!r}"
     )
-
-
-def _elements(elements: Any) -> SearchStrategy[float]:
-    if elements is None:
-        return st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
-    if not isinstance(elements, SearchStrategy):
-        raise InputError(
-            f"`elements` must be None or a hypothesis strategy of finite floats; received "
-            f"{elements!r}"
-        )
-    return elements
 
 
 def _widths_strategy(value: Any) -> SearchStrategy[tuple[int, ...]]:
