@@ -39,7 +39,9 @@ MERGE_VARIANTS: dict[str, int] = {"vec8": 8, "vec4": 4, "scalar": 0}
 #: exact mode, 1 thread, n = 24: vec8 29.2-29.5k/s, vec4 24.8k/s, scalar 22.5-25.4k/s;
 #: n = 32: vec8 1.8k/s, vec4 1.6k/s, scalar 1.3-1.5k/s. The eight-lane merge, split by LLVM
 #: into two AVX2 registers, keeps two independent compare chains in flight and beats the
-#: one-register four-lane merge by 5-20% there, so it stays the choice on AVX2 too.
+#: one-register four-lane merge by 5-20% there, so it stays the choice on AVX2 too. A
+#: sixteen-lane merge (four AVX2 registers) was also tried: the same as vec8 within noise
+#: (n = 24, one thread: 29.4k/s against 29.2k/s), so it was not kept.
 AVX2_CHOICE = "vec8"
 
 _forced: list[str] = []
