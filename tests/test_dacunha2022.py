@@ -54,7 +54,7 @@ def random_target(seed: int) -> Network:
     for _ in range(int(g.integers(1, 3))):
         k = int(g.integers(1, 4))
         pad = int(g.integers(0, 2))
-        bias = bool(g.integers(0, 2)) and pad == 0
+        bias = bool(g.integers(0, 2)) and 2 * pad <= k - 1
         stride = int(g.integers(1, 3))
         if shape[1] + 2 * pad < k:
             k = 1
@@ -253,9 +253,9 @@ def test_certifier_refuses_tickets_without_the_structure():
 
 # ----------------------------------------------------------------------------- bad input
 def test_bad_inputs_name_the_parameter():
-    biased_pad = Network.random([Conv2d(1, 2, 3, padding=1), ReLU(), Flatten(), Dense(32, 1)],
+    biased_pad = Network.random([Conv2d(1, 2, 3, padding=2), ReLU(), Flatten(), Dense(72, 1)],
                                 rng=0, input_shape=(1, 4, 4))
-    with pytest.raises(InputError, match="padding"):
+    with pytest.raises(InputError, match=r"`padding` > \(kernel - 1\) / 2"):
         dc.construct(biased_pad, n=3, rng=0)
     # residual blocks are supported (tests/test_residual_tickets.py); nested ones are refused
     nested = Network.random([Conv2d(1, 1, 1), Residual([Residual([Conv2d(1, 1, 3, padding=1,
@@ -351,3 +351,33 @@ def test_saved_and_reloaded_tickets_certify_the_same(virtual, tmp_path):
     assert back.is_virtual == virtual and dict(back.layer_map) == dict(ticket.layer_map)
     assert dc.certified_bound(target, back) == dc.certified_bound(target, ticket)
     assert back.params["hypothesis"] == ticket.params["hypothesis"]
+
+
+# ----------------------------------------------------------------------------- biased padding
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_biased_same_padding_convolutions_are_exact_at_border_pixels(seed):
+    """Bias instances on the tap (p, p), inside the input at every output pixel when 2p <= k-1:
+    the harness passes (bits, forward, recorded errors, certified >= adversarial) and the
+    ticket's bias is right at the border pixels too."""
+    target = hypothesis_scaled(Network.random(
+        [Conv2d(2, 3, 3, padding=1), ReLU(), Conv2d(3, 2, 5, stride=2, padding=2), ReLU(),
+         Flatten(), Dense(18, 2)], rng=seed, input_shape=(2, 5, 5)))
+    ticket = dc.construct(target, n=12, rng=seed)
+    check_ticket(target, ticket, rebuilt=dc.construct(target, n=12, rng=seed),
+                 errors=loop_errors, rng=seed)
+    virt = dc.construct(target, n=12, rng=seed, virtual=True)
+    check_ticket(target, virt, rebuilt=dc.construct(target, n=12, rng=seed, virtual=True),
+                 errors=loop_errors, rng=seed)
+    # a zero input: the output is the biases' alone, border pixels included
+    x = np.zeros((1, 2, 5, 5))
+    first = Network(target.layers[:1], params={k: v for k, v in target.params.items()
+                                               if k.startswith("layers.0.")},
+                    input_shape=(2, 5, 5))
+    sub = {k: v for k, v in ticket.masked_params().items()
+           if k.split(".")[1] in ("0", "1", "2")}
+    src_first = Network(ticket.source.layers[:3], params={
+        k: (v.toarray() if hasattr(v, "toarray") else v) for k, v in sub.items()},
+        input_shape=(2, 5, 5))
+    got, want = src_first.forward(x), first.forward(x)
+    assert np.abs(got - want).max() <= 3 * float(ticket.errors["layers.0.bias"].max()) + 1e-12
+    assert np.allclose(got[0, :, 0, 0], want[0, :, 0, 0], atol=1e-2)  # a corner pixel

@@ -419,8 +419,13 @@ def test_dacunha_refusals():
                              Dense(16, 1)], rng=0, input_shape=(1, 4, 4))
     with pytest.raises(InputError, match="nested residual"):
         dacunha2022.construct(nested, n=3, rng=0)
-    biased_pad = Network.random([Residual((Conv2d(1, 1, 3, padding=1),)), Flatten(),
-                                 Dense(16, 1)], rng=0, input_shape=(1, 4, 4))
+    # biases under "same" padding are exact (tap (p, p)); beyond 2p <= k - 1 they are refused
+    same = Network.random([Residual((Conv2d(1, 1, 3, padding=1),)), Flatten(),
+                           Dense(16, 1)], rng=0, input_shape=(1, 4, 4))
+    assert dacunha2022.construct(same, n=3, rng=0).params["n"] == [3, 3]
+    body = (Conv2d(1, 1, 3, padding=2), Conv2d(1, 1, 5, padding=1))
+    biased_pad = Network.random([Residual(body), Flatten(), Dense(16, 1)], rng=0,
+                                input_shape=(1, 4, 4))
     with pytest.raises(InputError, match=r"layers\.0\.body\.0.*padding"):
         dacunha2022.construct(biased_pad, n=3, rng=0)
 

@@ -59,9 +59,9 @@ copy bookkeeping is needed; the target may start with a block, and a body may
 end in a ReLU or an affine layer. Bodies hold Conv2d, Dense and parameter-free
 layers (the Residual itself checks that they keep the shape); nested residual
 blocks are refused (:class:`~slth.errors.InputError`), and so are, as
-everywhere, biased convolutions with ``padding > 0``: the constant channels
-would be zero at the border taps. ResNet basic blocks ``[conv3x3 (padding 1,
-no bias), ReLU, conv3x3 (padding 1, no bias)]`` are supported; a downsampling
+everywhere, biased convolutions with ``2 padding > kernel - 1`` (below). ResNet
+basic blocks ``[conv3x3 (padding 1), ReLU, conv3x3 (padding 1)]``, with or
+without biases, are supported; a downsampling
 block (stride 2 and a projection on the skip) is not a Residual of equal
 shapes; a plain strided Conv2d between stages is.
 
@@ -78,9 +78,15 @@ no kept 1x1 weight and their source bias ``c_h`` kept when ``c_h > 0``: they
 are the constant maps ``relu(c_h) = c_h``. Without padding every output pixel
 of the k x k convolution sees every tap of a constant channel, so it adds
 ``sum_{h, u, v} B[i, h, u, v] c_h``; the bias instances (targets ``b_i``) use
-tap ``(0, 0)`` only. With zero padding a constant channel is 0 at the border
-taps, so the bias would be wrong at border pixels: a biased convolution with
-``padding > 0`` is refused (:class:`~slth.errors.InputError`).
+one tap only, ``(p_h, p_w)`` (the padding; ``(0, 0)`` without padding). With
+zero padding a constant channel is 0 where a tap falls into the padding, but
+tap ``(u, v)`` reads input row ``s o + u - p_h`` for output row ``o``, which
+lies inside the input for every ``o`` exactly when ``p_h <= u <= k_h - 1 -
+p_h``: the tap ``(p_h, p_w)`` is inside at every output pixel whenever ``2 p
+<= k - 1`` per side ("same" padding included), so the bias is exact there. A
+biased convolution with ``2 p > k - 1`` on a side is refused
+(:class:`~slth.errors.InputError`), and the certifier refuses a ticket that
+keeps constant-channel entries on taps that can fall into the padding.
 
 The hypothesis
 --------------
@@ -257,12 +263,14 @@ def _plan(target: Any, what: str = "`target`") -> tuple[_Step, ...]:
             raise InputError(f"{what} layer `{path}` must be one of Conv2d, ReLU, MaxPool2d, "
                              f"AvgPool2d, Flatten, Dense, or a Residual of them; received "
                              f"{layer!r}")
-        if isinstance(layer, Conv2d) and layer.bias and max(layer.padding) > 0:
+        if isinstance(layer, Conv2d) and layer.bias and any(
+                2 * p > k - 1 for p, k in zip(layer.padding, layer.kernel_size)):
             raise InputError(
-                f"{what} layer `{path}` ({layer!r}) has a bias and `padding` > 0: the bias is "
-                "realised by constant hidden channels, which zero padding makes 0 at the "
-                "border taps, so the ticket's bias would be wrong at border pixels; use "
-                "padding=0, or a bias-free convolution (e.g. pad the input instead)")
+                f"{what} layer `{path}` ({layer!r}) has a bias and `padding` > (kernel - 1) / 2 "
+                "on a side: the bias is realised by constant hidden channels on the tap "
+                "(padding_h, padding_w), which zero padding would make 0 at border pixels once "
+                "2 padding > kernel - 1; use 2 padding <= kernel - 1, or a bias-free "
+                "convolution (e.g. pad the input instead)")
 
     for name, layer in target.layers:
         path = f"layers.{name}"
@@ -522,12 +530,14 @@ class _LayerResult:
 
 
 def _realise_layer(A: np.ndarray, cA: np.ndarray | None, B: np.ndarray, K: np.ndarray,
-                   b: np.ndarray | None, n: int, tol: float | None) -> _LayerResult:
+                   b: np.ndarray | None, n: int, tol: float | None,
+                   bias_tap: int = 0) -> _LayerResult:
     """One target layer: gather on the reshaped Dense pair, one solve_batch call, scatter back.
 
     ``A`` (m, c_in) first-layer weights (only the block diagonal is read), ``cA`` (m,) its
     bias (only the constant block is read), ``B`` (c_out, m, kh, kw), ``K`` (c_out, c_in,
-    kh, kw), ``b`` (c_out,) or None.
+    kh, kw), ``b`` (c_out,) or None; ``bias_tap`` the flat tap ``u kw + v`` of the bias
+    instances (the padding's, module docstring).
     """
     c_out, c_in, kh, kw = K.shape
     m = A.shape[0]
@@ -538,7 +548,7 @@ def _realise_layer(A: np.ndarray, cA: np.ndarray | None, B: np.ndarray, K: np.nd
     bp = None
     if b is not None:
         bp = np.zeros(R)
-        bp[::T] = b              # the bias instances of tap (0, 0); the other taps keep nothing
+        bp[bias_tap::T] = b      # the bias instances of one tap; the other taps keep nothing
     inst = gather_layer(A, cA, Bp, Wp, bp, n)
     res = solve_batch(inst.values, inst.targets, eps=tol)
     chosen = np.array(res.masks, dtype=bool)
@@ -546,7 +556,7 @@ def _realise_layer(A: np.ndarray, cA: np.ndarray | None, B: np.ndarray, K: np.nd
     P = R * c_in
     if b is not None:
         other = np.ones(R, dtype=bool)
-        other[::T] = False
+        other[bias_tap::T] = False
         chosen[2 * P:][other] = False
         err[2 * P:][other] = 0.0
     sec, used, used_bias = scatter_kept(inst, chosen, m, 0)
@@ -555,8 +565,9 @@ def _realise_layer(A: np.ndarray, cA: np.ndarray | None, B: np.ndarray, K: np.nd
     second = np.sort((i * m + h) * T + t).astype(np.int64)
     first, first_bias = kept_first(used, used_bias, c_in, n)
     w_err = np.maximum(err[:P], err[P:2 * P]).reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2)
-    b_err = None if b is None else np.ascontiguousarray(err[2 * P:][::T])
-    meaningful = np.concatenate([err[:2 * P], err[2 * P:][::T]]) if b is not None else err
+    b_err = None if b is None else np.ascontiguousarray(err[2 * P:][bias_tap::T])
+    meaningful = (np.concatenate([err[:2 * P], err[2 * P:][bias_tap::T]]) if b is not None
+                  else err)
     nf = fw = 0
     if tol is not None:
         bad = meaningful > tol
@@ -629,7 +640,7 @@ def construct(
         Conv2d / ReLU / MaxPool2d / AvgPool2d / Flatten / Dense network with
         its ``input_shape``, with residual blocks of these layers (module
         docstring, "Residual targets"). Nested residual blocks and biased
-        convolutions with ``padding > 0`` are refused. The
+        convolutions with ``2 padding > kernel - 1`` are refused. The
         paper's hypothesis (kernels of l1 norm <= 1) is checked and recorded in
         ``params["hypothesis"]``, not enforced.
     n : int or sequence of int, optional
@@ -758,7 +769,9 @@ def construct(
         s = pair.step
         K, b = _target_params(target, s)
         A, cA, Bw = _read_pair(source, pair, b is not None, K.shape[1])
-        r = _realise_layer(A, cA, Bw, K, b, pair.n, None if tols is None else tols[li])
+        tap = (s.layer.padding[0] * s.layer.kernel_size[1] + s.layer.padding[1]
+               if isinstance(s.layer, Conv2d) else 0)
+        r = _realise_layer(A, cA, Bw, K, b, pair.n, None if tols is None else tols[li], tap)
         kept[f"{pair.first}.weight"] = r.first
         if r.first_bias is not None:
             kept[f"{pair.first}.bias"] = r.first_bias
@@ -804,7 +817,7 @@ def construct(
                   "channel, block diagonal, split by the sign of the 1x1 weight (first n of "
                   "each sign), plus a constant block of 2n channels when biased; ReLU; the "
                   "target's k x k convolution (Dense) over the hidden channels, entries "
-                  "chosen by subset sums; bias instances on tap (0, 0)",
+                  "chosen by subset sums; bias instances on the tap (padding_h, padding_w)",
         "hypothesis": _hypothesis(target, steps),
     }
     t0 = time.perf_counter()
@@ -895,8 +908,15 @@ def _effective(ticket: Ticket, pair: _Pair) -> EffectiveKernel:
     Bw[sidx] = svals
     Bw = Bw.reshape(c_out, m, kh, kw)
     if np.any(c > 0) and isinstance(s.layer, Conv2d) and max(s.layer.padding) > 0:
-        raise InputError(f"`ticket` keeps constant channels before the padded convolution "
-                         f"`{pair.second}`: their contribution is not a bias at border pixels")
+        # a constant channel is a bias only through taps inside the input at every pixel
+        (ph, pw), (kh_, kw_) = s.layer.padding, s.layer.kernel_size
+        inside = np.zeros((kh_, kw_), dtype=bool)
+        inside[ph:kh_ - ph, pw:kw_ - pw] = True
+        if np.any(Bw[:, c > 0][:, :, ~inside]):
+            raise InputError(f"`ticket` keeps constant-channel entries of the padded convolution "
+                             f"`{pair.second}` on taps outside rows {ph}..{kh_ - 1 - ph} and "
+                             f"columns {pw}..{kw_ - 1 - pw}: there zero padding makes them 0 at "
+                             "border pixels, so their contribution is not a bias")
     Apos = np.zeros((m, c_in))
     Aneg = np.zeros((m, c_in))
     rows = np.arange(main)
