@@ -63,6 +63,7 @@ __all__ = [
     "lueker_n",
     "malach2020_units",
     "malach2020_width",
+    "otsuka2025_block_widths",
     "otsuka2025_widths",
     "pensia2020_lower_bound",
     "pensia2020_tolerance",
@@ -440,3 +441,49 @@ def otsuka2025_widths(d1: Any, d2: Any, H: Any, alpha: Any, eps: Any, *,
     n_k = np.maximum(np.ceil(a * c * np.log(np.maximum(arg_k, 1.0)) - 1e-9), a)
     n_v = np.maximum(np.ceil(a * c * np.log(np.maximum(arg_v, 1.0)) - 1e-9), a)
     return _out(n_k, integer=True), _out(n_v, integer=True)
+
+
+def otsuka2025_block_widths(d1: Any, H: Any, L: Any, alpha: Any, eps: Any, *,
+                            C: float = OTSUKA2025_C) -> tuple[Any, Any]:
+    """Source widths ``(n_MHA, n_FC)`` of one transformer block, Otsuka et al. (2025).
+
+    The block theorem (target ``Blk(x) = F(A + x) + A + x`` of width d1 with an
+    L-layer ReLU F): ``n_MHA = ceil(d1 C ln(32 alpha^3 H d1^(3/2) / eps))`` per
+    head (the attention's widths of :func:`otsuka2025_widths` at ``eps / 4``,
+    as slth's eps split gives the attention a quarter) and ``n_FC = ceil(d1 C
+    ln(24 alpha L H d1^(5/2) / eps))`` hidden units per F layer of the source
+    (Pensia et al.'s layout: ``n_FC / (2 d1)`` units per sign part and input
+    coordinate). The extracted paper text drops square roots; the powers of
+    d1 are read as printed.
+
+    Parameters
+    ----------
+    d1 : int or array_like
+        Token width, >= 1.
+    H : int or array_like
+        Heads, >= 1.
+    L : int or array_like
+        Layers of the target F, >= 1.
+    alpha : float or array_like
+        Per-token input norm bound, > 0.
+    eps : float or array_like
+        Accuracy, in (0, 1).
+    C : float, default :data:`OTSUKA2025_C`
+
+    Returns
+    -------
+    (int, int) or (numpy.ndarray, numpy.ndarray)
+    """
+    a = _positive_int("d1", d1)
+    h = _positive_int("H", H)
+    depth = _positive_int("L", L)
+    al = _real("alpha", alpha)
+    if not np.all(al > 0):
+        _validate.fail("alpha", "a finite number > 0", alpha)
+    e = _open_unit("eps", eps)
+    c = _positive("C", C)
+    n_mha = np.maximum(np.ceil(a * c * np.log(np.maximum(
+        32.0 * h * al ** 3 * a ** 1.5 / e, 1.0)) - 1e-9), a)
+    n_fc = np.maximum(np.ceil(a * c * np.log(np.maximum(
+        24.0 * al * depth * h * a ** 2.5 / e, 1.0)) - 1e-9), 2 * a)
+    return _out(n_mha, integer=True), _out(n_fc, integer=True)

@@ -490,3 +490,18 @@ def test_token_bound_above_a_direct_adversary_on_fuzzed_tickets(seed):
         best = max(-minimize(loss, g.normal(size=6), method="Nelder-Mead",
                              options={"maxiter": 200}).fun for _ in range(8))
         assert 0 < best <= bound
+
+
+def test_block_widths_follow_the_block_theorem():
+    for d1, H, L, alpha, eps in ((2, 1, 1, 1.5, 0.1), (4, 2, 2, 2.0, 0.3), (8, 4, 1, 3.0, 0.01)):
+        n_mha, n_fc = bounds.otsuka2025_block_widths(d1, H, L, alpha, eps)
+        # the attention's share: Theorem 3's widths at eps / 4 (32 = 8 x 4)
+        assert n_mha == bounds.otsuka2025_widths(d1, d1, H, alpha, eps / 4)[0]
+        assert n_fc == math.ceil(d1 * bounds.OTSUKA2025_C
+                                 * math.log(24 * alpha * L * H * d1 ** 2.5 / eps) - 1e-9)
+    target = transformer_target(17, blocks=1, d=2, T=3)
+    ticket = ot.construct(target, eps=0.3, rng=0, on_failure="report")
+    _, n_fc = bounds.otsuka2025_block_widths(2, 2, 2, ticket.params["alpha"], 0.3)
+    assert ticket.params["n_ff"] == math.ceil(n_fc / 4)
+    with pytest.raises(InputError, match="`L`"):
+        bounds.otsuka2025_block_widths(2, 1, 0, 1.0, 0.1)

@@ -550,7 +550,9 @@ def construct(
         :func:`slth.bounds.otsuka2025_widths` when omitted.
     n_ff : int, optional
         Pensia et al.'s units per sign part and input coordinate of every F
-        (required with feed-forward blocks unless ``source`` fixes it).
+        (required with feed-forward blocks unless ``source`` or ``eps`` fixes
+        it; from ``eps``: the block theorem's ``n_FC / (2 d)``,
+        :func:`slth.bounds.otsuka2025_block_widths`).
     eps : float, optional
         Accuracy in (0, 1) (per block for transformers). Given: eps mode, every
         instance solved to :func:`tolerances` (F: Pensia's construction with
@@ -648,9 +650,12 @@ def construct(
     if ffs and n_ff is None:
         if eps_f is None:
             raise InputError("give `n_ff` (or `eps`) for the feed-forward blocks")
-        n_ff = max(bounds.pensia2020_units(f.widths[i], f.widths[i + 1], f.depth,
-                                           _ff_eps(eps_f, alpha_f, mhas), 0.1)
-                   for f in (_ff_mlp(target, it) for it in ffs) for i in range(f.depth))
+        # the block theorem's n_FC hidden units per F layer, n_FC / (2 d) per sign part
+        H = max((it.layer.heads for it in mhas), default=1)
+        n_ff = max(-(-int(bounds.otsuka2025_block_widths(f.widths[0], H, f.depth, alpha_f,
+                                                          eps_f, C=C_f)[1])
+                     // (2 * f.widths[0]))
+                   for f in (_ff_mlp(target, it) for it in ffs))
     arch, laws = source_architecture(target, int(n_qk), int(n_v), n_ff)  # type: ignore[arg-type]
     seed = None
     t0 = time.perf_counter()
