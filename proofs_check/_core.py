@@ -584,6 +584,8 @@ def _fmt_ratio(r: CheckResult) -> str:
 
 def _fmt_measured(r: CheckResult) -> str:
     prefix = {"lower bound": ">= ", "upper bound": "<= "}.get(r.details.get("measured_is"), "")
+    if r.basis == "arithmetic":  # decided by arithmetic: no confidence interval to print
+        return f"{prefix}{r.measured:.4f} (arithmetic)"
     return f"{prefix}{r.measured:.4f} [{r.interval[0]:.4f}, {r.interval[1]:.4f}]"
 
 

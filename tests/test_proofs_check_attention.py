@@ -180,3 +180,12 @@ def test_bad_inputs_name_the_parameter():
         oc.check(trials=0, progress=False)
     with pytest.raises(InputError, match="`N`"):
         oc.check_softmax(0)
+
+
+def test_arithmetic_rows_print_no_confidence_interval():
+    from proofs_check import _core, otsuka2025
+
+    r = otsuka2025.check_softmax(200, rng=1)
+    assert r.basis == "arithmetic" and r.verdict == _core.HOLDS
+    cell = _core._fmt_measured(r)
+    assert cell.endswith("(arithmetic)") and "[" not in cell
