@@ -505,3 +505,18 @@ def test_block_widths_follow_the_block_theorem():
     assert ticket.params["n_ff"] == math.ceil(n_fc / 4)
     with pytest.raises(InputError, match="`L`"):
         bounds.otsuka2025_block_widths(2, 1, 0, 1.0, 0.1)
+
+
+def test_the_harness_property_over_the_transformer_strategy():
+    """slth.testing's construction harness as a hypothesis property over the importable
+    transformer strategy (masks of every kind, 1-2 blocks), dense sources."""
+    from hypothesis import strategies as hst
+
+    from slth.testing.harness import check_construction
+    from slth.testing.strategies import transformer_networks
+
+    targets = transformer_networks(max_blocks=2, max_width=3, max_heads=2, max_head_width=2,
+                                   max_ff=4, max_len=4,
+                                   elements=hst.floats(-0.4, 0.4, allow_subnormal=False))
+    check_construction(lambda t, s: ot.construct(t, n=12, n_ff=4, rng=s), targets=targets,
+                       max_examples=8, errors=ot.recorded_errors)
