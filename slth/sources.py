@@ -879,6 +879,12 @@ class VirtualMLP(VirtualNetwork):
         names of slth 0.1 (``weights[l]``, ``biases[l]``) are accepted instead,
         so the tickets it wrote keep their bits: an entry's bits derive from its
         spec name (:func:`param_key`), which :attr:`key_names` records.
+    key_names : Mapping[str, str], optional
+        MLP parameter name (``"layers.<2l>.weight"``, ``.bias``) -> the spec name
+        its entries are drawn under, for a source whose spec names are another
+        network's (e.g. the feed-forward part of a transformer source, read
+        with its own keys, so the MLP's entries are that network's bits). Every
+        spec entry must be named.
 
     Raises
     ------
@@ -886,25 +892,42 @@ class VirtualMLP(VirtualNetwork):
         Another source type, unknown parameter names, shapes that do not chain.
     """
 
-    def __init__(self, source: VirtualSource) -> None:
+    def __init__(self, source: VirtualSource, key_names: Mapping[str, str] | None = None
+                 ) -> None:
         from .nets.base import Architecture
         from .nets.layers import Dense, ReLU
 
         if not isinstance(source, VirtualSource):
             raise InputError(f"`source` must be a slth.sources.VirtualSource; received "
                              f"{type(source).__name__}")
-        shapes, biases, keys = _mlp_layout(source.spec)
+        if key_names is None:
+            shapes, biases, keys = _mlp_layout(source.spec)
+        else:
+            if not isinstance(key_names, Mapping):
+                raise InputError(f"`key_names` must be a mapping from MLP parameter names to "
+                                 f"spec names; received {format_value(key_names)}")
+            view = {}
+            for name, key in key_names.items():
+                if key not in source.spec:
+                    raise InputError(f"`key_names[{name!r}]` = {key!r} is not in `source.spec` "
+                                     f"({_names_text(list(source.spec))})")
+                view[name] = source.spec[key]
+            shapes, biases, keys = _mlp_layout(view)
+            keys = {n: key_names[k] for n, k in keys.items()}
         layers: list[tuple[str, Any]] = []
         for l, (s, has) in enumerate(zip(shapes, biases, strict=True)):
             layers.append((str(len(layers)), Dense(s[1], s[0], bias=has)))
             if l < len(shapes) - 1:
                 layers.append((str(len(layers)), ReLU()))
         super().__init__(Architecture(tuple(layers)), source, keys)
+        object.__setattr__(self, "_given_keys",
+                           None if key_names is None else MappingProxyType(dict(key_names)))
         object.__setattr__(self, "_widths", (shapes[0][1], *(s[0] for s in shapes)))
         object.__setattr__(self, "_biases", tuple(biases))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (VirtualMLP, (self.source,))
+        given = getattr(self, "_given_keys", None)
+        return (VirtualMLP, (self.source,) if given is None else (self.source, dict(given)))
 
     def _key_name(self, name: str) -> str:
         from .nets.mlp import resolve_name

@@ -1530,7 +1530,10 @@ target_fingerprint, errors
             )
         vs = VirtualSource(spec, info["law"], info["seed"])
         if is_mlp:
-            vmlp = VirtualMLP(vs)
+            names = info["key_names"]
+            plain = isinstance(names, dict) and all(k == v for k, v in names.items())
+            vmlp = VirtualMLP(vs) if plain or not isinstance(names, dict) else \
+                VirtualMLP(vs, key_names=names)
             if vmlp.arch != arch or dict(vmlp.key_names) != info["key_names"]:
                 raise InputError(f"{where}: the virtual MLP's layers or key names differ from "
                                  "the recorded architecture")

@@ -520,3 +520,20 @@ def test_the_harness_property_over_the_transformer_strategy():
                                    elements=hst.floats(-0.4, 0.4, allow_subnormal=False))
     check_construction(lambda t, s: ot.construct(t, n=12, n_ff=4, rng=s), targets=targets,
                        max_examples=8, errors=ot.recorded_errors)
+
+
+def test_virtual_transformer_reads_F_on_demand_with_the_sources_keys():
+    """A virtual source's F is a VirtualMLP over F's own spec entries (key_names), not a dense
+    copy: Pensia's virtual path reads only what the ticket may keep, with the same bits."""
+    from slth.sources import VirtualMLP
+
+    target = transformer_target(18, blocks=1)
+    ticket = ot.construct(target, n=16, n_ff=6, rng=7, virtual=True)
+    it = next(i for i in ot._plan(target)[0] if i.kind == "res_ff")
+    sub = ot._ff_source_mlp(ticket.source, it, ot._ff_mlp(target, it), 6)
+    assert isinstance(sub, VirtualMLP)
+    assert dict(sub.key_names)["layers.0.weight"] == "layers.1.body.0.weight"
+    dense = ticket.source.to_network()
+    np.testing.assert_array_equal(sub.dense("layers.2.weight"),
+                                  dense.params["layers.1.body.2.weight"])
+    assert ticket.kept.keys() == ot.construct(target, n=16, n_ff=6, rng=7).kept.keys()

@@ -97,7 +97,7 @@ from ..nets.attention import MultiHeadAttention, merged_matrices
 from ..nets.base import Architecture, Network, Residual
 from ..nets.layers import Dense, ReLU
 from ..nets.mlp import MLP
-from ..sources import VirtualNetwork
+from ..sources import VirtualMLP, VirtualNetwork, VirtualSource
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..subset_sum.solve import _solve_batch_bytes
 from ..ticket import Ticket
@@ -435,19 +435,26 @@ def _realise_mha(source: Any, target: Network, it: _Item, n_qk: int, n_v: int,
             kept.setdefault(f"{pre}{local}", []).append(idx)
 
 
-def _ff_source_mlp(source: Any, it: _Item, f: MLP, n_ff: int) -> MLP:
-    """The source F as an MLP (a virtual source's F materialised, bit for bit)."""
+def _ff_source_mlp(source: Any, it: _Item, f: MLP, n_ff: int) -> MLP | VirtualMLP:
+    """The source F as an MLP: the dense source's arrays, or for a virtual source a
+    :class:`~slth.sources.VirtualMLP` reading F's entries under the transformer
+    source's own keys (the same bits, entries on demand: Pensia's virtual path
+    reads only what a ticket may keep)."""
+    dense_layers = [(b, lay) for b, lay in _ff_named(it, f, n_ff) if isinstance(lay, Dense)]
+    if isinstance(source, VirtualNetwork):
+        vs = source.source
+        keys: dict[str, str] = {}
+        for l, (bname, lay) in enumerate(dense_layers):
+            keys[f"layers.{2 * l}.weight"] = source._key_name(f"{it.prefix}{bname}.weight")
+            if lay.bias:
+                keys[f"layers.{2 * l}.bias"] = source._key_name(f"{it.prefix}{bname}.bias")
+        spec = {k: vs.spec[k] for k in keys.values()}
+        laws = {k: vs.law[k] for k in spec} if isinstance(vs.law, Mapping) else vs.law
+        return VirtualMLP(VirtualSource(spec, laws, vs.seed), key_names=keys)
     ws, bs = [], []
-    for bname, lay in _ff_named(it, f, n_ff):
-        if not isinstance(lay, Dense):
-            continue
-        wname, bname_ = f"{it.prefix}{bname}.weight", f"{it.prefix}{bname}.bias"
-        if isinstance(source, VirtualNetwork):
-            ws.append(source.dense(wname))
-            bs.append(source.dense(bname_) if lay.bias else None)
-        else:
-            ws.append(np.asarray(source.params[wname]))
-            bs.append(np.asarray(source.params[bname_]) if lay.bias else None)
+    for bname, lay in dense_layers:
+        ws.append(np.asarray(source.params[f"{it.prefix}{bname}.weight"]))
+        bs.append(np.asarray(source.params[f"{it.prefix}{bname}.bias"]) if lay.bias else None)
     return MLP(ws, bs)
 
 

@@ -54,7 +54,7 @@ from .. import bounds
 from .._memory import check_memory, format_bytes, format_count, memory_budget
 from .._rng import RNGLike
 from ..errors import InputError, LimitError, ShapeError
-from ..nets.mlp import MLP
+from ..nets.mlp import MLP, resolve_name
 from ..sources import VirtualMLP, VirtualSource
 from ..subset_sum import EXACT_MAX_N, solve_batch
 from ..subset_sum.solve import _solve_batch_bytes
@@ -472,7 +472,10 @@ def _virtual_units(target: MLP, n: Any, source: VirtualMLP | None, eps_f: float 
         if units is None and min(units_s, default=0) >= 1:
             units = units_s
         spec = source_spec(target, units) if units is not None else None
-        if spec is None or dict(source.source.spec) != spec:
+        # compared by parameter (network names), so a VirtualMLP reading another network's
+        # spec entries (``key_names``) fits when its shapes are the layout's
+        if spec is None or {k: tuple(v) for k, v in source.param_specs().items()} != {
+                resolve_name(k): tuple(v) for k, v in spec.items()}:
             expected = f"{spec}" if spec is not None else "the pair layout of source_spec"
             raise ShapeError(
                 f"`source` must be a VirtualMLP over pensia2020's layout {expected} "

@@ -511,12 +511,10 @@ def _gather_virtual_kernel(k0, k1, scale, shift, row0, m, units_pos, mag_pos, un
 
 def _virtual_parts(source: Any) -> Any:
     """The VirtualSource behind ``source`` (itself or a VirtualMLP's), or None."""
-    from ...sources import LAWS, VirtualSource
+    from ...sources import VirtualSource
 
     vs = getattr(source, "source", source)
-    if isinstance(vs, VirtualSource) and vs.law in LAWS:
-        return vs
-    return None
+    return vs if isinstance(vs, VirtualSource) else None
 
 
 @dataclass(frozen=True)
@@ -551,7 +549,6 @@ class _LayerPrelude:
 
 def _layer_prelude(source: Any, target: MLP, layer: int, n: int, fused: bool) -> _LayerPrelude:
     """Read the keepable first-layer entries of ``layer`` and sort their signs, once."""
-    from ...sources import LAWS
 
     d_in = target.weights[layer].shape[1]
     has_bias = target.biases[layer] is not None
@@ -571,8 +568,16 @@ def _layer_prelude(source: Any, target: MLP, layer: int, n: int, fused: bool) ->
     vs = _virtual_parts(source) if fused else None
     key, scale, shift = None, 1.0, 0.0
     if vs is not None:
-        law = LAWS[vs.law]
-        key = tuple(np.uint64(k) for k in vs.key(f"weights[{2 * layer + 1}]"))
+        from collections.abc import Mapping
+
+        from ...sources import resolve_law
+
+        name = f"weights[{2 * layer + 1}]"
+        # the spec entry the parameter is drawn under (a VirtualMLP may read another
+        # network's entries through its key_names), and that entry's law
+        spec_name = source._key_name(name) if hasattr(source, "_key_name") else name
+        law = resolve_law(vs.law[spec_name] if isinstance(vs.law, Mapping) else vs.law)
+        key = tuple(np.uint64(k) for k in vs.key(spec_name))
         scale, shift = float(law.scale), float(law.shift)
     return _LayerPrelude(a, c, np.ascontiguousarray(up, dtype=np.int64), vp,
                          np.ascontiguousarray(mp), np.ascontiguousarray(un, dtype=np.int64), vn,
