@@ -963,7 +963,8 @@ def sequence_forward(net: Network | Ticket, x: Any) -> np.ndarray:
         raise InputError("`x` must be finite; received NaN or infinite entries")
     T = arr.shape[-2]
     if isinstance(net, Ticket):
-        params = net.masked_params()
+        # the ticket's own operators: sparse kept weights where sparse pays (as its forward)
+        params = net._operators("auto")
         arch = Architecture(net.source.layers, input_shape=(T, arr.shape[-1]))
         return arch.forward(arr, params=params)
     if not isinstance(net, Network):
