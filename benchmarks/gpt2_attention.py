@@ -10,8 +10,9 @@ head, i.e. blocks of ``m`` units per input coordinate (default 20). Every merged
 entry's subset sum is solved to ``weight_eps`` (default 1e-4: the merged entries
 of a 768 x 768 matrix of spectral norm 1 are about 0.04, so Pensia et al.'s
 per-weight 0.01 would be a 25% error; 20 candidates reach 1e-4 almost always).
-The theorem's own tolerances would need blocks of about 90 units at this width,
-the GPU benchmark's job (``benchmarks/gpu.py``).
+Theorem 3's own tolerances at eps = 0.1 and alpha = sqrt(768) would need blocks
+of about 160 (query/key) and 110 (value/output) units with C = 6
+(``slth.bounds.otsuka2025_widths``), a source 6-8x this one.
 
 Printed: the CPU and its vector features, build time and phases, peak memory,
 instances and failures, kept entries, the largest merged-entry error, and the
