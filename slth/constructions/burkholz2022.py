@@ -859,6 +859,34 @@ def _finish(target: Any, src: Any, kept: dict[str, np.ndarray], errors: dict[str
 
 
 # ----------------------------------------------------------------------------- certificate
+def _univariate_layer(ticket: Ticket, m0: int, d0: int, rho: int, n_uni: int, *, conv: bool
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The doubled first layer of an L+1 ticket, checked against the layout.
+
+    Returns ``(W0, b0, a, z)``: the masked weight ``(m0, d0)`` and bias, the
+    univariate units' weights ``a`` (unit order) and the constant units'
+    values ``z = relu(b0[n_uni:])`` (exact). Raises InputError, naming the
+    entry, when a univariate unit (channel, ``conv``) reads another input or
+    keeps a bias.
+    """
+    what, index = ("channel", ", 0, 0") if conv else ("unit", "")
+    W0 = _dense_masked(ticket, "layers.0.weight", (m0, d0))
+    b0 = _dense_masked(ticket, "layers.0.bias", (m0,))
+    own = np.zeros((m0, d0), dtype=bool)
+    own[np.arange(n_uni), np.arange(n_uni) // (2 * rho)] = True
+    stray = np.flatnonzero((W0 != 0) & ~own)
+    if stray.size:
+        u, j = divmod(int(stray[0]), d0)
+        raise InputError(f"`ticket` keeps layers.0.weight[{u}, {j}{index}] outside the "
+                         f"burkholz2022 layout (a univariate {what} reads only its own input"
+                         f"{' channel' if conv else ''}; constant {what}s read none)")
+    if np.any(b0[:n_uni] != 0):
+        u = int(np.flatnonzero(b0[:n_uni])[0])
+        raise InputError(f"`ticket` keeps layers.0.bias[{u}] of a univariate {what}; only the "
+                         f"constant {what}s' biases belong to the layout")
+    return W0, b0, W0[own], np.maximum(b0[n_uni:], 0.0)
+
+
 def _dense_masked(ticket: Ticket, name: str, shape: tuple[int, ...]) -> np.ndarray:
     idx, vals = ticket.kept_entries(name)
     M = np.zeros(math.prod(shape))
@@ -933,22 +961,7 @@ def certified_bound(target: Network, ticket: Ticket, *, radius: float = 1.0,
     d0, m0 = d[0], widths[1]
     n_uni = 2 * rho * d0
     # ---- the univariate layer: one weight per unit, on its own input; biases on constants
-    W0 = _dense_masked(ticket, "layers.0.weight", (m0, d0))
-    b0 = _dense_masked(ticket, "layers.0.bias", (m0,))
-    own = np.zeros((m0, d0), dtype=bool)
-    own[np.arange(n_uni), np.arange(n_uni) // (2 * rho)] = True
-    stray = np.flatnonzero((W0 != 0) & ~own)
-    if stray.size:
-        u, j = divmod(int(stray[0]), d0)
-        raise InputError(f"`ticket` keeps layers.0.weight[{u}, {j}] outside the burkholz2022 "
-                         "layout (a univariate unit reads only its own input; constant units "
-                         "read none)")
-    if np.any(b0[:n_uni] != 0):
-        u = int(np.flatnonzero(b0[:n_uni])[0])
-        raise InputError(f"`ticket` keeps layers.0.bias[{u}] of a univariate unit; only the "
-                         "constant units' biases belong to the layout")
-    a = W0[own]                        # (n_uni,) in unit order
-    z = np.maximum(b0[n_uni:], 0.0)    # constant values of layer 0 (exact)
+    W0, b0, a, z = _univariate_layer(ticket, m0, d0, rho, n_uni, conv=False)
     zeta = np.zeros_like(z)            # interval radius of the constants
     mats: list[np.ndarray] = [W0]
     biases: list[np.ndarray | None] = [b0]
@@ -1499,22 +1512,7 @@ def _certified_cnn(target: Network, ticket: Ticket, R: float) -> float:
     stages = plan.stages
     c0, m0, n_uni = plan.c0, plan.m0, plan.n_uni
     in_pixels = int(math.prod(target.input_shape[1:]))  # type: ignore[index]
-    W0 = _dense_masked(ticket, "layers.0.weight", (m0, c0))
-    b0 = _dense_masked(ticket, "layers.0.bias", (m0,))
-    own = np.zeros((m0, c0), dtype=bool)
-    own[np.arange(n_uni), np.arange(n_uni) // (2 * rho)] = True
-    stray = np.flatnonzero((W0 != 0) & ~own)
-    if stray.size:
-        u, j = divmod(int(stray[0]), c0)
-        raise InputError(f"`ticket` keeps layers.0.weight[{u}, {j}, 0, 0] outside the "
-                         "burkholz2022 layout (a univariate channel reads only its own input "
-                         "channel; constant channels read none)")
-    if np.any(b0[:n_uni] != 0):
-        u = int(np.flatnonzero(b0[:n_uni])[0])
-        raise InputError(f"`ticket` keeps layers.0.bias[{u}] of a univariate channel; only the "
-                         "constant channels' biases belong to the layout")
-    a = W0[own]
-    z = np.maximum(b0[n_uni:], 0.0)
+    W0, b0, a, z = _univariate_layer(ticket, m0, c0, rho, n_uni, conv=True)
     zeta = np.zeros_like(z)
     g_mats: list[np.ndarray] = [W0]
     g_bias: list[np.ndarray | None] = [b0]
