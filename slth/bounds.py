@@ -436,11 +436,14 @@ def otsuka2025_widths(d1: Any, d2: Any, H: Any, alpha: Any, eps: Any, *,
         _validate.fail("alpha", "a finite number > 0", alpha)
     e = _open_unit("eps", eps)
     c = _positive("C", C)
-    arg_k = 8.0 * h * al ** 3 * a ** 1.5 / e
-    arg_v = 2.0 * h * al * a * np.sqrt(b) / e
-    n_k = np.maximum(np.ceil(a * c * np.log(np.maximum(arg_k, 1.0)) - 1e-9), a)
-    n_v = np.maximum(np.ceil(a * c * np.log(np.maximum(arg_v, 1.0)) - 1e-9), a)
+    n_k = _log_width(a, c, 8.0 * h * al ** 3 * a ** 1.5 / e, a)
+    n_v = _log_width(a, c, 2.0 * h * al * a * np.sqrt(b) / e, a)
     return _out(n_k, integer=True), _out(n_v, integer=True)
+
+
+def _log_width(d1: np.ndarray, c: float, arg: np.ndarray, low: Any) -> np.ndarray:
+    """``max(ceil(d1 C ln(arg)), low)`` (``arg`` below 1 counts as 1): Otsuka et al.'s form."""
+    return np.maximum(np.ceil(d1 * c * np.log(np.maximum(arg, 1.0)) - 1e-9), low)
 
 
 def otsuka2025_block_widths(d1: Any, H: Any, L: Any, alpha: Any, eps: Any, *,
@@ -482,8 +485,7 @@ def otsuka2025_block_widths(d1: Any, H: Any, L: Any, alpha: Any, eps: Any, *,
         _validate.fail("alpha", "a finite number > 0", alpha)
     e = _open_unit("eps", eps)
     c = _positive("C", C)
-    n_mha = np.maximum(np.ceil(a * c * np.log(np.maximum(
-        32.0 * h * al ** 3 * a ** 1.5 / e, 1.0)) - 1e-9), a)
-    n_fc = np.maximum(np.ceil(a * c * np.log(np.maximum(
-        24.0 * al * depth * h * a ** 2.5 / e, 1.0)) - 1e-9), 2 * a)
+    # the attention's share of the block: Theorem 3's query/key width at eps / 4 (8 x 4 = 32)
+    n_mha = _log_width(a, c, 32.0 * h * al ** 3 * a ** 1.5 / e, a)
+    n_fc = _log_width(a, c, 24.0 * al * depth * h * a ** 2.5 / e, 2 * a)
     return _out(n_mha, integer=True), _out(n_fc, integer=True)
