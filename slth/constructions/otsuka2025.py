@@ -713,9 +713,7 @@ def construct(
             f"worst error {tally.worst:.3g}. The source is too small (n_qk={n_qk}, n_v={n_v}, "
             f"n_ff={n_ff}): increase the widths or `weight_eps`, or pass on_failure='report'.")
     t0 = time.perf_counter()
-    ticket0 = Ticket.from_kept(source, kept, construction=NAME, params={},
-                               target_fingerprint=target.fingerprint())
-    errors.update(merged_errors(target, ticket0, check_target=False))
+    errors.update(_merged_errors(target, items, source, kept))
     lm: dict[str, tuple[str, ...]] = {}
     for it in items:
         top = f"layers.{it.name}"
@@ -843,9 +841,11 @@ def _check_ticket(target: Any, ticket: Any, check_target: bool) -> list[_Item]:
     return items
 
 
-def _source_merged(ticket: Ticket, prefix: str, layer: MultiHeadAttention
+def _source_merged(src: Any, kept_all: Mapping[str, Any], prefix: str,
+                   layer: MultiHeadAttention
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merged qk, vo of a ticket's source attention and their absolute-value products.
+    """Merged qk, vo of a source attention masked to ``kept_all`` (sorted flat indices by
+    parameter name), and their absolute-value products.
 
     Computed head by head from the kept entries as sparse products: a head's
     rows of ``q_weight``, ``k_weight``, ``v_weight`` are one contiguous range of
@@ -856,8 +856,7 @@ def _source_merged(ticket: Ticket, prefix: str, layer: MultiHeadAttention
     import scipy.sparse as sps
 
     H, nq, nv, d1, d2 = layer.heads, layer.d_qk, layer.d_v, layer.d_in, layer.d_out
-    src = ticket.source
-    kept = {local: np.asarray(ticket.kept[f"{prefix}{local}"]) for local in layer.param_specs()}
+    kept = {local: np.asarray(kept_all[f"{prefix}{local}"]) for local in layer.param_specs()}
     per_head = max(kept[k].size for k in kept) // max(H, 1) + 1
     check_memory(2 * kept["out_weight"].size + 64 * per_head + 32 * H * d1 * (d1 + d2),
                  what=f"{NAME}: the merged matrices of `{prefix[:-1]}` from its kept entries",
@@ -919,6 +918,13 @@ def merged_errors(target: Network, ticket: Ticket, *, check_target: bool = True
         :func:`slth.nets.attention.merged_matrices` computes them).
     """
     items = _check_ticket(target, ticket, check_target)
+    return _merged_errors(target, items, ticket.source, ticket.kept)
+
+
+def _merged_errors(target: Network, items: list[_Item], source: Any,
+                   kept: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """:func:`merged_errors` of a source and its kept indices (no Ticket needed)."""
+    layers = dict(source.named_layers())
     out: dict[str, np.ndarray] = {}
     for it in items:
         if it.kind == "res_ff":
@@ -926,8 +932,7 @@ def merged_errors(target: Network, ticket: Ticket, *, check_target: bool = True
         t = it.layer
         qk_t, vo_t = merged_matrices(t, {k: target.params[f"{it.prefix}{k}"]
                                          for k in t.param_specs()})
-        s = _source_layer(ticket, it)
-        qk_s, vo_s, _, _ = _source_merged(ticket, it.prefix, s)
+        qk_s, vo_s, _, _ = _source_merged(source, kept, it.prefix, layers[_mha_path(it)])
         out[f"{_mha_path(it)}.qk"] = np.abs(qk_s - qk_t)
         out[f"{_mha_path(it)}.vo"] = np.abs(vo_s - vo_t)
     return out
@@ -1153,7 +1158,8 @@ def token_error_bound(target: Network, ticket: Ticket, *, alpha: float,
         t = it.layer
         s = _source_layer(ticket, it)
         p_t = {k: np.asarray(target.params[f"{it.prefix}{k}"]) for k in t.param_specs()}
-        terms = _mha_terms(t, p_t, s, _source_merged(ticket, it.prefix, s), T)
+        terms = _mha_terms(t, p_t, s, _source_merged(ticket.source, ticket.kept, it.prefix, s),
+                           T)
         e, r = _mha_step(terms, R, delta)
         if it.kind == "res_mha":
             delta, R = _residual(delta, e, R, r)
