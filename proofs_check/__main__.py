@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m proofs_check")
     parser = argparse.ArgumentParser(
         prog=prog, description="Check the SLTH theorems numerically."
     )
-    parser.add_argument("--quick", action="store_true", help="fewer trials (under a minute)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer trials (under a minute once numba's caches are warm)")
     parser.add_argument(
         "--only",
         action="append",
